@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from dlib_dat import DatFormatError, Layer, read_dat
 
 
@@ -91,7 +90,9 @@ def load_network(path: str | Path) -> Network:
     fc = _expect(layers, i + 1, "fc").params["weights"]
     if i + 2 != len(layers):
         raise DatFormatError("unexpected layers after the final linear layer")
-    return Network(np.array(dat.channel_means, np.float32), dat.input_size, stem, units, fc, dat.distance_threshold)
+    return Network(
+        np.array(dat.channel_means, np.float32), dat.input_size, stem, units, fc, dat.distance_threshold
+    )
 
 
 # --- reference forward pass, NHWC float32 -------------------------------------------------------------
