@@ -1,0 +1,106 @@
+"""LFW-format pairs and aligned chips, through the same detection and alignment the device uses.
+
+Shared by build_model.py (calibration chips, match threshold) and evaluate.py (accuracy).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edge.vision.align import Aligner  # noqa: E402
+from edge.vision.detect import HogDetector  # noqa: E402
+from edge.vision.frame import to_gray, to_rgb  # noqa: E402
+from edge.vision.media import read_image  # noqa: E402
+
+LFW_DEV = ROOT.parent / "shared" / "data" / "lfw_dev"
+DEFAULT_PAIRS = LFW_DEV / "pairsDevTrain.txt"
+# LFW photos are 250 px with the face about 110 px across: one upsampling step finds the few smaller ones.
+LFW_UPSAMPLE = 1
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: Path
+    b: Path
+    same: bool
+
+
+def read_pairs(path: Path = DEFAULT_PAIRS) -> list[Pair]:
+    images = path.parent / "images"
+
+    def image(name: str, index: str) -> Path:
+        return images / name / f"{name}_{int(index):04d}.jpg"
+
+    pairs = []
+    for line in path.read_text().splitlines()[1:]:
+        f = line.split()
+        if len(f) == 3:
+            pairs.append(Pair(image(f[0], f[1]), image(f[0], f[2]), True))
+        elif len(f) == 4:
+            pairs.append(Pair(image(f[0], f[1]), image(f[2], f[3]), False))
+    return pairs
+
+
+def central_chip(path: Path, detector: HogDetector, aligner: Aligner) -> np.ndarray | None:
+    """The aligned chip of the face nearest the photo's centre (LFW centres the named person)."""
+    frame = read_image(path)
+    detections = detector.detect(to_gray(frame, "bgr"))
+    if not detections:
+        return None
+    h, w = frame.shape[:2]
+    best = min(detections, key=lambda d: (d.box[0] + d.box[2] - w) ** 2 + (d.box[1] + d.box[3] - h) ** 2)
+    rgb = to_rgb(frame, "bgr")
+    return aligner.chip(rgb, aligner.landmarks(rgb, best.box))
+
+
+def chips_for(
+    paths: list[Path], landmarks: Path, upsample: int = LFW_UPSAMPLE
+) -> dict[Path, np.ndarray | None]:
+    detector, aligner = HogDetector(640, upsample), Aligner(landmarks)
+    return {p: central_chip(p, detector, aligner) for p in paths}
+
+
+def unique_images(pairs: list[Pair]) -> list[Path]:
+    return sorted({p.a for p in pairs} | {p.b for p in pairs})
+
+
+def ten_fold_accuracy(similarity: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """LFW protocol: the threshold is chosen on nine folds and scored on the tenth; mean and std."""
+    folds = np.arange(len(same)) % 10
+    scores = []
+    for k in range(10):
+        train, test = folds != k, folds == k
+        t = best_threshold(similarity[train], same[train])
+        scores.append(np.mean((similarity[test] >= t) == same[test]))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def best_threshold(similarity: np.ndarray, same: np.ndarray) -> float:
+    """The threshold between two neighbouring scores that gives the best accuracy (ties: the middle one)."""
+    order = np.argsort(similarity, kind="stable")
+    s, y = similarity[order], same[order].astype(bool)
+    # Cutting before sorted position k calls everything from k on "same person".
+    correct = np.concatenate([[0], np.cumsum(~y)]) + np.concatenate([np.cumsum(y[::-1])[::-1], [0]])
+    valid = np.concatenate([[True], s[1:] > s[:-1], [True]])
+    best = np.flatnonzero(valid & (correct == correct[valid].max()))
+    k = best[len(best) // 2]
+    if k == 0:
+        return float(s[0] - 1e-6)
+    if k == len(s):
+        return float(s[-1] + 1e-6)
+    return float((s[k - 1] + s[k]) / 2)
+
+
+def tar_at_far(similarity: np.ndarray, same: np.ndarray, far: float = 1e-3) -> tuple[float, float]:
+    """True accept rate at the lowest threshold whose false accept rate is at most `far`."""
+    impostor = np.sort(similarity[~same])[::-1]
+    allowed = int(np.floor(far * len(impostor)))
+    threshold = impostor[allowed] + 1e-9 if allowed < len(impostor) else -np.inf
+    return float(np.mean(similarity[same] >= threshold)), float(threshold)
