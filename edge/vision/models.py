@@ -21,9 +21,9 @@ def models_dir() -> Path:
     """TRACEON_MODELS_DIR, else the checkout's models/, else the installed share/traceon-edge/models."""
     if env := os.environ.get("TRACEON_MODELS_DIR"):
         return Path(env)
-    checkout = Path(__file__).resolve().parents[2] / "models"
-    if checkout.is_dir():
-        return checkout
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "models").is_dir():
+        return checkout / "models"
     return Path(sys.prefix) / "share" / "traceon-edge" / "models"
 
 

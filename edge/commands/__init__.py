@@ -1,0 +1,1 @@
+"""The implementations behind `traceon-edge <command>`; edge/cli.py parses arguments only."""

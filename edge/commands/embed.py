@@ -1,0 +1,88 @@
+"""`traceon-edge embed PATH...`: faces and embeddings of image and video files as JSON lines.
+
+A developer's evaluation tool. The daemon never writes embeddings anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from edge.errors import FrameError, TraceonError
+from edge.vision import Face, FacePipeline, VisionSettings
+from edge.vision.media import expand, is_video, read_image, video_frames
+
+_pipeline: FacePipeline | None = None
+
+
+def _init_worker(settings: VisionSettings) -> None:
+    global _pipeline
+    _pipeline = FacePipeline(settings)
+
+
+def _face_line(path: Path, face: Face, frame: int | None) -> dict:
+    line: dict = {"path": str(path)}
+    if frame is not None:
+        line["frame"] = frame
+    line["box"] = list(face.box)
+    line["quality"] = face.quality.as_dict()
+    line["embedding"] = [round(float(v), 6) for v in face.embedding]
+    return line
+
+
+def _frame_lines(path: Path, frame_array, frame: int | None) -> list[dict]:
+    faces = _pipeline.process(frame_array)
+    if not faces:
+        return [{"path": str(path), **({"frame": frame} if frame is not None else {}), "faces": 0}]
+    return [_face_line(path, f, frame) for f in faces]
+
+
+def describe_file(path: Path, every: int) -> list[dict]:
+    """Every line one file gives: a line per face, a no-face line, or one error line. Never raises."""
+    try:
+        if not path.exists():
+            raise FrameError("no such file or folder")
+        if is_video(path):
+            lines = []
+            for index, frame in video_frames(path, every):
+                lines += _frame_lines(path, frame, index)
+            if not lines:
+                raise FrameError("the video holds no readable frames")
+            return lines
+        return _frame_lines(path, read_image(path), None)
+    except (TraceonError, OSError) as e:
+        return [{"path": str(path), "error": str(e)}]
+    except Exception as e:  # a decoder's own exception must not end a run over thousands of files
+        return [{"path": str(path), "error": f"unexpected {type(e).__name__}: {e}"}]
+
+
+def _describe(job: tuple[Path, int]) -> list[dict]:
+    return describe_file(*job)
+
+
+def run(paths: list[Path], settings: VisionSettings, every: int = 1, jobs: int = 1, out=sys.stdout) -> int:
+    """Write the JSON lines for all files in input order; 1 if any file failed, else 0."""
+    work = [(p, every) for p in expand(paths)]
+    failed = False
+    results: Iterator[list[dict]]
+    if jobs > 1 and len(work) > 1:
+        pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (settings,))
+        results = pool.imap(_describe, work)
+    else:
+        pool = None
+        _init_worker(settings)
+        results = map(_describe, work)
+    try:
+        for lines in results:
+            for line in lines:
+                failed |= "error" in line
+                out.write(json.dumps(line) + "\n")
+            out.flush()
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    return 1 if failed else 0
