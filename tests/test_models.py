@@ -1,0 +1,66 @@
+"""Shipped model files are verified against their manifest before use."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from edge.errors import ModelError
+from edge.vision import models
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    source = models.models_dir()
+    for f in source.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    return tmp_path
+
+
+def test_the_shipped_models_load_and_match_their_checksums():
+    files = models.load()
+    assert files.model.name.endswith(".tflite")
+    assert files.manifest["embedding_size"] == 128
+    assert files.model_id.startswith("dlib_resnet_v1_int8@")
+
+
+def test_a_tampered_model_is_refused_naming_the_file(model_copy):
+    path = model_copy / "dlib_resnet_v1_int8.tflite"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        ModelError, match=r"dlib_resnet_v1_int8\.tflite is damaged or was replaced.*reinstall"
+    ):
+        models.load(directory=model_copy)
+
+
+def test_a_tampered_landmark_model_is_refused(model_copy):
+    path = model_copy / "shape_predictor_5_face_landmarks.dat"
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(ModelError, match=r"shape_predictor_5_face_landmarks\.dat is damaged"):
+        models.load(directory=model_copy)
+
+
+def test_a_missing_model_is_refused_naming_the_file(model_copy):
+    (model_copy / "dlib_resnet_v1_int8.tflite").unlink()
+    with pytest.raises(ModelError, match=r"dlib_resnet_v1_int8\.tflite is missing"):
+        models.load(directory=model_copy)
+
+
+def test_a_broken_manifest_is_refused(model_copy):
+    (model_copy / "dlib_resnet_v1_int8.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        models.load(directory=model_copy)
+
+
+def test_the_pipeline_refuses_a_tampered_model(model_copy):
+    from edge.vision import FacePipeline
+
+    manifest = json.loads((model_copy / "dlib_resnet_v1_int8.json").read_text())
+    manifest["model"]["sha256"] = "0" * 64
+    (model_copy / "dlib_resnet_v1_int8.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="damaged or was replaced"):
+        FacePipeline(model_dir=model_copy)

@@ -1,0 +1,129 @@
+"""The face pipeline on real photos: detection, alignment, int8 embeddings against dlib's float model."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from conftest import need_data
+
+from edge.errors import FrameError
+from edge.vision.frame import check_frame
+from edge.vision.media import read_image
+
+DLIB_THRESHOLD = 0.6  # dlib's published same-person rule: Euclidean distance of raw descriptors < 0.6
+
+
+def face_photos():
+    return sorted(p for p in need_data("faces").rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def faces_of_photos(pipeline):
+    found = {}
+    for path in face_photos():
+        faces = pipeline.process(read_image(path))
+        assert len(faces) == 1, f"{path} holds one face, found {len(faces)}"
+        found[path] = faces[0]
+    return found
+
+
+def test_int8_and_dlib_float_decide_every_pair_alike(pipeline, faces_of_photos, dlib_float):
+    paths = sorted(faces_of_photos)
+    ours = {p: faces_of_photos[p].embedding for p in paths}
+    theirs = {p: np.array(dlib_float.compute_face_descriptor(faces_of_photos[p].chip)) for p in paths}
+    disagreements, wrong = [], []
+    for a, b in itertools.combinations(paths, 2):
+        same_int8 = float(ours[a] @ ours[b]) >= pipeline.threshold
+        same_dlib = float(np.linalg.norm(theirs[a] - theirs[b])) < DLIB_THRESHOLD
+        if same_int8 != same_dlib:
+            disagreements.append((a.parent.name, a.name, b.parent.name, b.name))
+        if same_int8 != (a.parent == b.parent):
+            wrong.append((a.parent.name, a.name, b.parent.name, b.name))
+    assert len(paths) * (len(paths) - 1) // 2 == 210
+    assert disagreements == []
+    assert wrong == []
+
+
+def test_int8_embeddings_are_unit_length_and_close_to_dlib(faces_of_photos, dlib_float):
+    for face in faces_of_photos.values():
+        ref = np.array(dlib_float.compute_face_descriptor(face.chip))
+        assert face.embedding.shape == (128,)
+        assert abs(np.linalg.norm(face.embedding) - 1) < 1e-5
+        assert float(face.embedding @ (ref / np.linalg.norm(ref))) > 0.997
+
+
+@pytest.mark.parametrize(
+    "scene, people",
+    [
+        ("two_people.jpg", 2),
+        ("obama_and_biden.jpg", 2),  # the child at the bottom edge is too small and turned away
+        ("kit_with_rose.jpg", 2),
+        ("longoria_cooper.jpg", 2),
+        ("obama_partial_face.jpg", 1),
+    ],
+)
+def test_scenes_give_the_right_number_of_faces(pipeline, scene, people):
+    faces = pipeline.process(read_image(need_data("scenes", scene)))
+    assert len(faces) == people
+    for face in faces:
+        left, top, right, bottom = face.box
+        assert 0 <= left < right and 0 <= top < bottom
+        assert face.quality.size == right - left
+        assert 0.0 <= face.quality.frontalness <= 1.0
+        assert face.quality.sharpness > 0
+
+
+def test_boxes_are_in_full_resolution_pixels_whatever_the_working_width(pipeline):
+    from edge.vision import FacePipeline, VisionSettings
+
+    frame = read_image(need_data("faces", "barack_obama", "3.jpg"))
+    narrow = FacePipeline(VisionSettings(working_width=320))
+    wide = FacePipeline(VisionSettings(working_width=frame.shape[1]))
+    (a,), (b,) = narrow.process(frame), wide.process(frame)
+    assert np.abs(np.subtract(a.box, b.box)).max() <= 0.08 * (b.box[2] - b.box[0])
+    assert float(a.embedding @ b.embedding) > pipeline.threshold
+
+
+def test_gray_and_rgb_frames_find_the_same_face(pipeline):
+    bgr = read_image(need_data("faces", "joe_biden", "1.jpg"))
+    (from_bgr,) = pipeline.process(bgr, "bgr")
+    (from_rgb,) = pipeline.process(bgr[:, :, ::-1].copy(), "rgb")
+    (from_gray,) = pipeline.process(bgr.mean(axis=2).astype(np.uint8))
+    assert from_bgr.box == from_rgb.box
+    assert float(from_bgr.embedding @ from_rgb.embedding) > 0.9999
+    assert float(from_bgr.embedding @ from_gray.embedding) > pipeline.threshold
+
+
+def test_a_frame_with_no_face_gives_no_faces(pipeline):
+    assert pipeline.process(np.full((480, 640, 3), 128, np.uint8)) == []
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (np.zeros((480, 640, 3), np.float32), "8-bit"),
+        (np.zeros((480, 640, 3), np.uint16), "8-bit"),
+        (np.zeros((480, 640, 4), np.uint8), "shape"),
+        (np.zeros((480,), np.uint8), "shape"),
+        (np.zeros((1, 1, 3), np.uint8), "too small"),
+        ("not an array", "NumPy array"),
+    ],
+)
+def test_unusable_frames_are_refused_with_a_reason(pipeline, frame, message):
+    with pytest.raises(FrameError, match=message):
+        pipeline.process(frame)
+
+
+def test_a_single_channel_frame_is_taken_as_gray():
+    assert check_frame(np.zeros((64, 64, 1), np.uint8)).shape == (64, 64)
+
+
+def test_a_burst_embeds_in_one_batch_like_one_by_one(pipeline):
+    faces = []
+    for name in ("1.jpg", "2.jpg", "3.jpg"):
+        faces += pipeline.find_faces(read_image(need_data("faces", "kit_harington", name)))
+    together = np.stack([f.embedding for f in pipeline.embed(faces)])
+    alone = np.stack([pipeline.embed([f])[0].embedding for f in faces])
+    assert np.abs(together - alone).max() < 1e-6

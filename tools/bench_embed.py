@@ -1,0 +1,131 @@
+"""Benchmark of the face pipeline, one thread each (a benchmark, not a test: it prints numbers).
+
+    python tools/bench_embed.py [--repeat 30]
+
+Per face: dlib's float `compute_face_descriptor`, the shipped int8 model, and the float32 TFLite build
+of the same network when tools/build_model.py has left it in build/. HOG detection on 640×480 and
+1280×720 frames at the default working width, one whole 1280×720 frame with one face, and the peak
+RSS of `traceon-edge embed` over the sample photos. Ratios are against dlib in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from edge.vision import FacePipeline, VisionSettings  # noqa: E402
+from edge.vision.embed import Embedder  # noqa: E402
+from edge.vision.frame import to_gray  # noqa: E402
+from edge.vision.media import read_image  # noqa: E402
+
+FACES = ROOT.parent / "shared" / "data" / "faces"
+FLOAT32 = ROOT / "build" / "dlib_resnet_v1_float32.tflite"
+
+
+def ms_per_call(fn, repeat: int) -> float:
+    fn()  # warm-up: first calls allocate
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
+def frame_with_face(width: int, height: int) -> np.ndarray:
+    """A real photo scaled so the face spans 30% of the frame height, as a doorway camera sees it."""
+    photo = read_image(FACES / "barack_obama" / "1.jpg")  # face box about 256 px wide
+    scale = 0.3 * height / 256
+    photo = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)[:height, :width]
+    frame = np.full((height, width, 3), 110, np.uint8)
+    y, x = (height - photo.shape[0]) // 2, (width - photo.shape[1]) // 2
+    frame[y : y + photo.shape[0], x : x + photo.shape[1]] = photo
+    return frame
+
+
+def peak_rss_of_embed() -> float:
+    command = [sys.executable, "-m", "edge.cli", "embed", str(FACES)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit(f"embed failed with status {status}")
+    return usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+    import dlib
+    from evaluate import dlib_dat
+
+    pipeline = FacePipeline(VisionSettings(threads=1))
+    chips = [f.chip for p in sorted(FACES.rglob("*.jpg"))[:8] for f in pipeline.find_faces(read_image(p))]
+    chip = chips[0]
+    rows = []
+
+    recogniser = dlib.face_recognition_model_v1(str(dlib_dat()))
+    dlib_ms = ms_per_call(lambda: recogniser.compute_face_descriptor(chip), max(5, args.repeat // 3))
+    rows.append(("dlib float compute_face_descriptor", dlib_ms, "1.0×"))
+
+    int8 = pipeline.embedder
+    int8_ms = ms_per_call(lambda: int8.embed(chip[None]), args.repeat)
+    rows.append(("int8 TFLite, LiteRT (XNNPACK), batch 1", int8_ms, f"{dlib_ms / int8_ms:.1f}×"))
+    batch = np.stack(chips)
+    per_face = ms_per_call(lambda: int8.embed(batch), args.repeat) / len(batch)
+    rows.append((f"int8 TFLite, batch of {len(batch)} (per face)", per_face, f"{dlib_ms / per_face:.1f}×"))
+    if FLOAT32.exists():
+        manifest = {
+            "input": {"scale": 1.0, "zero_point": 0, "dtype": "float32"},
+            "output": {"scale": 1.0, "zero_point": 0},
+            "embedding_size": 128,
+        }
+        f32 = Embedder(FLOAT32, manifest, threads=1)
+        f32_ms = ms_per_call(lambda: f32.embed(chip[None]), args.repeat)
+        rows.append(("float32 TFLite, LiteRT (XNNPACK), batch 1", f32_ms, f"{dlib_ms / f32_ms:.1f}×"))
+    else:
+        rows.append(("float32 TFLite (run tools/build_model.py to build it)", float("nan"), "-"))
+
+    for w, h in ((640, 480), (1280, 720)):
+        gray = to_gray(frame_with_face(w, h), "bgr")
+        assert len(pipeline.detector.detect(gray)) == 1
+        rows.append(
+            (
+                f"HOG detection, {w}×{h} frame (working width {pipeline.settings.working_width})",
+                ms_per_call(lambda g=gray: pipeline.detector.detect(g), args.repeat),
+                "",
+            )
+        )
+    frame = frame_with_face(1280, 720)
+    rows.append(
+        (
+            "whole 1280×720 frame, one face: detect + align + embed",
+            ms_per_call(lambda: pipeline.process(frame), args.repeat),
+            "",
+        )
+    )
+
+    print(
+        f"traceon-edge pipeline benchmark, one thread, {os.cpu_count()} cores, median of {args.repeat} runs"
+    )
+    for name, ms, ratio in rows:
+        print(f"  {name:<62} {ms:8.2f} ms  {ratio}")
+    print(f"  {'peak RSS of `traceon-edge embed` over the sample photos':<62} {peak_rss_of_embed():8.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
