@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up and run the tests: ruff lint and format check, then pytest on Python 3.11 and 3.13
+# (each one that this machine has; at least one must be there).
+source "$(dirname "$0")/common.sh"
+ran=() failed=() missing=()
+for v in 3.11 3.13; do
+  python=$(find_python "$v" || true)
+  if [ -z "$python" ]; then missing+=("$v"); say "Python $v not found: skipping it"; continue; fi
+  venv=".venv-$v"
+  make_venv "$python" "$venv" "[test]"
+  if [ ${#ran[@]} -eq 0 ]; then
+    say "ruff check and format check"
+    "$venv/bin/ruff" check . && "$venv/bin/ruff" format --check . || failed+=("ruff")
+  fi
+  say "pytest on Python $v"
+  "$venv/bin/python" -m pytest "$@" || failed+=("pytest $v")
+  ran+=("$v")
+done
+[ ${#ran[@]} -gt 0 ] || { echo "no Python 3.11 or 3.13 found" >&2; exit 1; }
+say "tested on Python ${ran[*]}${missing:+ (not found: ${missing[*]})}"
+if [ ${#failed[@]} -gt 0 ]; then echo "FAILED: ${failed[*]}" >&2; exit 1; fi
