@@ -37,13 +37,21 @@ FLOAT32 = ROOT / "build" / "dlib_resnet_v1_float32.tflite"
 
 
 def ms_per_call(fn, repeat: int) -> float:
-    fn()  # warm-up: first calls allocate
-    times = []
+    return interleaved({"": fn}, repeat)[""]
+
+
+def interleaved(fns: dict, repeat: int) -> dict[str, float]:
+    """Median ms per call of each function, taken in turns so that the machine's ups and downs
+    (other load, clock changes) fall on all of them alike."""
+    for fn in fns.values():
+        fn()  # warm-up: first calls allocate
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: 1000 * statistics.median(ts) for name, ts in times.items()}
 
 
 def frame_with_face(width: int, height: int) -> np.ndarray:
@@ -79,15 +87,12 @@ def main() -> None:
     rows = []
 
     recogniser = dlib.face_recognition_model_v1(str(dlib_dat()))
-    dlib_ms = ms_per_call(lambda: recogniser.compute_face_descriptor(chip), max(5, args.repeat // 3))
-    rows.append(("dlib float compute_face_descriptor", dlib_ms, "1.0×"))
-
-    int8 = pipeline.embedder
-    int8_ms = ms_per_call(lambda: int8.embed(chip[None]), args.repeat)
-    rows.append(("int8 TFLite, LiteRT (XNNPACK), batch 1", int8_ms, f"{dlib_ms / int8_ms:.1f}×"))
-    batch = np.stack(chips)
-    per_face = ms_per_call(lambda: int8.embed(batch), args.repeat) / len(batch)
-    rows.append((f"int8 TFLite, batch of {len(batch)} (per face)", per_face, f"{dlib_ms / per_face:.1f}×"))
+    int8, batch = pipeline.embedder, np.stack(chips)
+    fns = {
+        "dlib float compute_face_descriptor": lambda: recogniser.compute_face_descriptor(chip),
+        "int8 TFLite, LiteRT (XNNPACK), batch 1": lambda: int8.embed(chip[None]),
+        f"int8 TFLite, batch of {len(batch)} (per face)": lambda: int8.embed(batch),
+    }
     if FLOAT32.exists():
         manifest = {
             "input": {"scale": 1.0, "zero_point": 0, "dtype": "float32"},
@@ -95,9 +100,13 @@ def main() -> None:
             "embedding_size": 128,
         }
         f32 = Embedder(FLOAT32, manifest, threads=1)
-        f32_ms = ms_per_call(lambda: f32.embed(chip[None]), args.repeat)
-        rows.append(("float32 TFLite, LiteRT (XNNPACK), batch 1", f32_ms, f"{dlib_ms / f32_ms:.1f}×"))
-    else:
+        fns["float32 TFLite, LiteRT (XNNPACK), batch 1"] = lambda: f32.embed(chip[None])
+    times = interleaved(fns, args.repeat)
+    dlib_ms = times["dlib float compute_face_descriptor"]
+    for name, ms in times.items():
+        per_face = ms / len(batch) if "batch of" in name else ms
+        rows.append((name, per_face, f"{dlib_ms / per_face:.1f}×"))
+    if not FLOAT32.exists():
         rows.append(("float32 TFLite (run tools/build_model.py to build it)", float("nan"), "-"))
 
     for w, h in ((640, 480), (1280, 720)):
