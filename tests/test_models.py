@@ -31,9 +31,7 @@ def test_a_tampered_model_is_refused_naming_the_file(model_copy):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(
-        ModelError, match=r"dlib_resnet_v1_int8\.tflite is damaged or was replaced.*reinstall"
-    ):
+    with pytest.raises(ModelError, match=r"dlib_resnet_v1_int8\.tflite is damaged or was replaced.*reinstall"):
         models.load(directory=model_copy)
 
 

@@ -128,9 +128,7 @@ def main() -> None:
         )
     )
 
-    print(
-        f"traceon-edge pipeline benchmark, one thread, {os.cpu_count()} cores, median of {args.repeat} runs"
-    )
+    print(f"traceon-edge pipeline benchmark, one thread, {os.cpu_count()} cores, median of {args.repeat} runs")
     for name, ms, ratio in rows:
         print(f"  {name:<62} {ms:8.2f} ms  {ratio}")
     print(f"  {'peak RSS of `traceon-edge embed` over the sample photos':<62} {peak_rss_of_embed():8.1f} MB")

@@ -145,9 +145,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--pairs", type=Path, default=lfw.DEFAULT_PAIRS, help="LFW-format pairs for calibration"
-    )
+    parser.add_argument("--pairs", type=Path, default=lfw.DEFAULT_PAIRS, help="LFW-format pairs for calibration")
     parser.add_argument("--out", type=Path, default=MODELS)
     args = parser.parse_args()
     import tensorflow as tf
@@ -174,9 +172,7 @@ def main() -> None:
     print(f"lfw_dev: {len(found)} of {len(chips)} photos gave a face")
     paths = sorted(found)
     all_chips = np.stack([found[p] for p in paths])
-    reference = np.concatenate(
-        [reference_forward(net, all_chips[i : i + 64]) for i in range(0, len(paths), 64)]
-    )
+    reference = np.concatenate([reference_forward(net, all_chips[i : i + 64]) for i in range(0, len(paths), 64)])
 
     forward = tf_graph(net)
     tf_out = forward(tf.constant(all_chips[:32].astype(np.float32))).numpy()

@@ -28,9 +28,7 @@ class Conv:
     def folded(self) -> tuple[np.ndarray, np.ndarray]:
         """Weights (H, W, I, O) and bias with the affine layer folded in: γ·(W∗x + b) + β."""
         w = self.weights * self.gamma[:, None, None, None]
-        return np.transpose(w, (2, 3, 1, 0)).astype(np.float32), (self.bias * self.gamma + self.beta).astype(
-            np.float32
-        )
+        return np.transpose(w, (2, 3, 1, 0)).astype(np.float32), (self.bias * self.gamma + self.beta).astype(np.float32)
 
 
 @dataclass
@@ -90,9 +88,7 @@ def load_network(path: str | Path) -> Network:
     fc = _expect(layers, i + 1, "fc").params["weights"]
     if i + 2 != len(layers):
         raise DatFormatError("unexpected layers after the final linear layer")
-    return Network(
-        np.array(dat.channel_means, np.float32), dat.input_size, stem, units, fc, dat.distance_threshold
-    )
+    return Network(np.array(dat.channel_means, np.float32), dat.input_size, stem, units, fc, dat.distance_threshold)
 
 
 # --- reference forward pass, NHWC float32 -------------------------------------------------------------

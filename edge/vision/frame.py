@@ -17,9 +17,7 @@ MAX_PIXELS = 64_000_000  # the largest Raspberry Pi-class camera sensor is 64 MP
 
 def check_size(width: int, height: int) -> None:
     if min(width, height) < MIN_SIDE:
-        raise FrameError(
-            f"image is {width}×{height} pixels, too small to hold a face (minimum {MIN_SIDE}×{MIN_SIDE})"
-        )
+        raise FrameError(f"image is {width}×{height} pixels, too small to hold a face (minimum {MIN_SIDE}×{MIN_SIDE})")
     if width * height > MAX_PIXELS:
         raise FrameError(
             f"image is {width}×{height} pixels ({width * height / 1e6:.0f} MP), larger than the "

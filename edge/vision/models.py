@@ -12,9 +12,7 @@ from pathlib import Path
 from edge.errors import ModelError
 
 DEFAULT_MODEL = "dlib_resnet_v1_int8"
-FIX = (
-    "reinstall traceon-edge (or run `git checkout models/` in a source checkout) to restore the shipped files"
-)
+FIX = "reinstall traceon-edge (or run `git checkout models/` in a source checkout) to restore the shipped files"
 
 
 def models_dir() -> Path:
@@ -69,6 +67,4 @@ def load(name: str = DEFAULT_MODEL, directory: Path | None = None) -> ModelFiles
         raise ModelError(f"model manifest {manifest_path} is missing; {FIX}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelError(f"model manifest {manifest_path} is not valid JSON ({e}); {FIX}") from None
-    return ModelFiles(
-        manifest, verified(directory, manifest["model"]), verified(directory, manifest["landmarks"])
-    )
+    return ModelFiles(manifest, verified(directory, manifest["model"]), verified(directory, manifest["landmarks"]))
