@@ -5,8 +5,10 @@ Shared by build_model.py (calibration chips, match threshold) and evaluate.py (a
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -60,9 +62,7 @@ def central_chip(path: Path, detector: HogDetector, aligner: Aligner) -> np.ndar
     return aligner.chip(rgb, aligner.landmarks(rgb, best.box))
 
 
-def chips_for(
-    paths: list[Path], landmarks: Path, upsample: int = LFW_UPSAMPLE
-) -> dict[Path, np.ndarray | None]:
+def chips_for(paths: list[Path], landmarks: Path, upsample: int = LFW_UPSAMPLE) -> dict[Path, np.ndarray | None]:
     detector, aligner = HogDetector(640, upsample), Aligner(landmarks)
     return {p: central_chip(p, detector, aligner) for p in paths}
 
@@ -104,3 +104,54 @@ def tar_at_far(similarity: np.ndarray, same: np.ndarray, far: float = 1e-3) -> t
     allowed = int(np.floor(far * len(impostor)))
     threshold = impostor[allowed] + 1e-9 if allowed < len(impostor) else -np.inf
     return float(np.mean(similarity[same] >= threshold)), float(threshold)
+
+
+def scores(similarity: np.ndarray, same: np.ndarray) -> dict:
+    """10-fold accuracy (mean, std), TAR at FAR 1e-3 and the best threshold of one similarity."""
+    mean, std = ten_fold_accuracy(similarity, same)
+    tar, _ = tar_at_far(similarity, same, 1e-3)
+    return {"acc": mean, "std": std, "tar": tar, "threshold": best_threshold(similarity, same)}
+
+
+@dataclass
+class Embedded:
+    """Int8 embeddings of the photos of a pairs file whose face was found, and the usable pairs."""
+
+    paths: list[Path]
+    vectors: np.ndarray
+    chips: np.ndarray
+    pairs: list[Pair]  # both photos found
+    photos: int  # photos named by the pairs file
+
+    @cached_property
+    def a(self) -> np.ndarray:
+        return np.array([self.index[p.a] for p in self.pairs])
+
+    @cached_property
+    def b(self) -> np.ndarray:
+        return np.array([self.index[p.b] for p in self.pairs])
+
+    @cached_property
+    def same(self) -> np.ndarray:
+        return np.array([p.same for p in self.pairs])
+
+    @cached_property
+    def index(self) -> dict[Path, int]:
+        return {p: i for i, p in enumerate(self.paths)}
+
+
+def embedded(pairs_path: Path = DEFAULT_PAIRS) -> Embedded:
+    """Chips and int8 embeddings through the device's own detection, alignment and shipped model."""
+    from edge.vision import models
+    from edge.vision.embed import Embedder
+
+    files = models.load()
+    pairs = read_pairs(pairs_path)
+    chips = chips_for(unique_images(pairs), files.landmarks)
+    paths = sorted(p for p, c in chips.items() if c is not None)
+    stack = np.stack([chips[p] for p in paths])
+    embedder = Embedder(files.model, files.manifest, threads=os.cpu_count() or 1)
+    vectors = np.concatenate([embedder.embed(stack[i : i + 32]) for i in range(0, len(stack), 32)])
+    found = set(paths)
+    usable = [p for p in pairs if p.a in found and p.b in found]
+    return Embedded(paths, vectors, stack, usable, len(chips))
