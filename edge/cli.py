@@ -8,6 +8,7 @@ from pathlib import Path
 
 from edge import __version__
 from edge.errors import TraceonError
+from edge.facehash import load_key, write_key_file
 
 
 def _positive(text: str) -> int:
@@ -18,9 +19,7 @@ def _positive(text: str) -> int:
 
 
 def _vision_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--working-width", type=_positive, default=640, help="detect on a copy this wide (px)"
-    )
+    parser.add_argument("--working-width", type=_positive, default=640, help="detect on a copy this wide (px)")
     parser.add_argument("--upsample", type=int, choices=range(0, 4), default=0, help="HOG upsampling steps")
     parser.add_argument("--threads", type=_positive, default=1, help="interpreter threads per process")
 
@@ -39,7 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders (recursive)")
     embed.add_argument("--every", type=_positive, default=1, metavar="N", help="video: every Nth frame")
     embed.add_argument("--jobs", type=_positive, default=1, metavar="N", help="worker processes")
+    embed.add_argument("--key-file", type=Path, metavar="KEY", help="add each face's FaceHash under this key")
+    embed.add_argument(
+        "--raw-embeddings", action="store_true", help="with --key-file, print the embeddings too (otherwise left out)"
+    )
     _vision_options(embed)
+
+    keygen = commands.add_parser(
+        "keygen",
+        help="write a new random FaceHash key (mode 0600; never overwrites)",
+        description="Write a new random FaceHash key. Every unit of a deployment needs the same key to link "
+        "sightings; a new key makes all earlier FaceHashes unlinkable to new ones (revocation).",
+    )
+    keygen.add_argument("path", type=Path, metavar="PATH")
     return parser
 
 
@@ -51,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
             from edge.vision import VisionSettings
 
             settings = VisionSettings(args.working_width, args.upsample, args.threads)
-            return embed.run(args.paths, settings, args.every, args.jobs)
+            key = load_key(args.key_file) if args.key_file else None
+            return embed.run(args.paths, settings, args.every, args.jobs, key=key, raw_embeddings=args.raw_embeddings)
+        if args.command == "keygen":
+            key = write_key_file(args.path)
+            print(f"wrote a new FaceHash key to {args.path} (mode 0600, key id {key.id})")
+            return 0
     except TraceonError as e:
         print(f"traceon-edge: {e}", file=sys.stderr)
         return 1

@@ -35,10 +35,7 @@ def png_16bit_gray(path, gray: np.ndarray) -> None:
 
     header = w.to_bytes(4, "big") + h.to_bytes(4, "big") + bytes([16, 0, 0, 0, 0])
     path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
     )
 
 
@@ -145,3 +142,36 @@ def test_the_command_line_with_jobs_gives_the_same_lines_in_the_same_order(tmp_p
     for x, y in zip(a, b, strict=True):
         if "embedding" in x:
             assert np.abs(np.subtract(x["embedding"], y["embedding"])).max() < 1e-5
+
+
+def test_with_a_key_the_lines_carry_facehashes_and_no_embeddings_unless_asked(tmp_path):
+    from edge import facehash
+
+    key_path = tmp_path / "unit.key"
+    key = facehash.write_key_file(key_path)
+    photo = need_data("faces", "rose_leslie")
+    base = [sys.executable, "-m", "edge.cli", "embed", "--key-file", str(key_path), str(photo)]
+    plain = subprocess.run(base, capture_output=True, text=True, check=True)
+    raw = subprocess.run([*base, "--raw-embeddings"], capture_output=True, text=True, check=True)
+    a = [json.loads(line) for line in plain.stdout.splitlines()]
+    b = [json.loads(line) for line in raw.stdout.splitlines()]
+    assert len(a) == len(b) == 2
+    assert all("embedding" not in line and line["facehash"].startswith(f"fh1:{key.id}:") for line in a)
+    assert all(len(line["embedding"]) == 128 for line in b)
+    assert [x["facehash"] for x in a] == [y["facehash"] for y in b]
+    threshold = facehash.load_scheme()["thresholds"]["1024"]
+    assert facehash.distance(a[0]["facehash"], a[1]["facehash"]) <= threshold
+
+
+def test_keygen_and_a_loose_key_file_from_the_command_line(tmp_path):
+    key_path = tmp_path / "unit.key"
+    made = subprocess.run([sys.executable, "-m", "edge.cli", "keygen", str(key_path)], capture_output=True, text=True)
+    assert made.returncode == 0 and "mode 0600" in made.stdout
+    again = subprocess.run([sys.executable, "-m", "edge.cli", "keygen", str(key_path)], capture_output=True, text=True)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    key_path.chmod(0o644)
+    args = [sys.executable, "-m", "edge.cli", "embed", "--key-file", str(key_path), str(tmp_path)]
+    refused = subprocess.run(args, capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert refused.stdout == ""
+    assert f"chmod 600 {key_path}" in refused.stderr

@@ -12,15 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edge.errors import FrameError, TraceonError
+from edge.facehash import FaceHasher, Key, load_scheme
 from edge.vision import Face, FacePipeline, VisionSettings
 from edge.vision.media import expand, is_video, read_image, video_frames
 
 _pipeline: FacePipeline | None = None
+_hasher: FaceHasher | None = None
+_raw = True
 
 
-def _init_worker(settings: VisionSettings) -> None:
-    global _pipeline
+def _init_worker(settings: VisionSettings, key: Key | None, raw: bool) -> None:
+    global _pipeline, _hasher, _raw
     _pipeline = FacePipeline(settings)
+    _hasher = FaceHasher(key, load_scheme()) if key else None
+    _raw = raw
 
 
 def _face_line(path: Path, face: Face, frame: int | None) -> dict:
@@ -29,7 +34,10 @@ def _face_line(path: Path, face: Face, frame: int | None) -> dict:
         line["frame"] = frame
     line["box"] = list(face.box)
     line["quality"] = face.quality.as_dict()
-    line["embedding"] = [round(float(v), 6) for v in face.embedding]
+    if _hasher:
+        line["facehash"] = str(_hasher.hash(face.embedding))
+    if _raw:
+        line["embedding"] = [round(float(v), 6) for v in face.embedding]
     return line
 
 
@@ -63,17 +71,28 @@ def _describe(job: tuple[Path, int]) -> list[dict]:
     return describe_file(*job)
 
 
-def run(paths: list[Path], settings: VisionSettings, every: int = 1, jobs: int = 1, out=sys.stdout) -> int:
-    """Write the JSON lines for all files in input order; 1 if any file failed, else 0."""
+def run(
+    paths: list[Path],
+    settings: VisionSettings,
+    every: int = 1,
+    jobs: int = 1,
+    out=sys.stdout,
+    key: Key | None = None,
+    raw_embeddings: bool = False,
+) -> int:
+    """Write the JSON lines for all files in input order; 1 if any file failed, else 0.
+
+    With a key each face line carries its FaceHash, and embeddings only if `raw_embeddings`."""
+    raw = raw_embeddings or key is None
     work = [(p, every) for p in expand(paths)]
     failed = False
     results: Iterator[list[dict]]
     if jobs > 1 and len(work) > 1:
-        pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (settings,))
+        pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (settings, key, raw))
         results = pool.imap(_describe, work)
     else:
         pool = None
-        _init_worker(settings)
+        _init_worker(settings, key, raw)
         results = map(_describe, work)
     try:
         for lines in results:
