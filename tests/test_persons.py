@@ -1,0 +1,111 @@
+"""Persons of a burst: grouping, aggregation, trust, and FaceHash stability on real photos and video."""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+from conftest import need_data
+
+from edge import facehash
+from edge.facehash import FaceHasher, Key
+from edge.persons import TrustRules, group
+from edge.vision import FacePipeline, VisionSettings
+from edge.vision.media import read_image, video_frames
+
+KEY = Key(b"persons test key, not for units!")
+
+
+@pytest.fixture(scope="module")
+def hasher():
+    return FaceHasher(KEY, facehash.load_scheme())
+
+
+def burst_of(pipeline, paths):
+    return [pipeline.process(read_image(p)) for p in paths]
+
+
+def test_a_burst_of_one_persons_photos_gives_one_person_and_one_facehash(pipeline, hasher):
+    photos = sorted(need_data("faces", "barack_obama").iterdir())
+    persons = group(burst_of(pipeline, photos), pipeline.threshold)
+    assert len(persons) == 1
+    (person,) = persons
+    assert person.frames == [0, 1, 2, 3]
+    code = hasher.hash(person.embedding)
+    single = [hasher.hash(f.embedding) for frame in burst_of(pipeline, photos) for f in frame]
+    assert all(hasher.same_person(code, s) for s in single)
+
+
+def test_a_scene_with_two_people_gives_two_persons_with_distinct_facehashes(pipeline, hasher):
+    persons = group(burst_of(pipeline, [need_data("scenes", "two_people.jpg")]), pipeline.threshold)
+    assert len(persons) == 2
+    a, b = (hasher.hash(p.embedding) for p in persons)
+    assert not hasher.same_person(a, b)
+
+
+def test_two_people_across_frames_stay_two_persons(pipeline):
+    photos = [need_data("scenes", "obama_and_biden.jpg"), need_data("faces", "barack_obama", "1.jpg")]
+    photos += [need_data("faces", "joe_biden", "1.jpg")]
+    persons = group(burst_of(pipeline, photos), pipeline.threshold)
+    assert sorted(p.frames for p in persons) == [[0, 1], [0, 2]]
+
+
+def test_the_aggregate_is_closer_to_each_view_than_views_are_to_each_other(pipeline):
+    frames = burst_of(pipeline, sorted(need_data("faces", "kit_harington").iterdir()))
+    (person,) = group(frames, pipeline.threshold)
+    views = [f.embedding for frame in frames for f in frame]
+    to_mean = min(float(v @ person.embedding) for v in views)
+    between = min(float(a @ b) for a, b in itertools.combinations(views, 2))
+    assert to_mean > between
+    assert abs(np.linalg.norm(person.embedding) - 1) < 1e-6
+
+
+def test_a_face_too_small_to_trust_is_counted_but_not_hashed():
+    photo = read_image(need_data("faces", "barack_obama", "1.jpg"))  # face box about 256 px
+    small = cv2.resize(photo, None, fx=0.18, fy=0.18, interpolation=cv2.INTER_AREA)  # face about 46 px
+    frame = np.full((360, 640, 3), 100, np.uint8)
+    frame[: small.shape[0], : small.shape[1]] = small
+    pipeline = FacePipeline(VisionSettings(upsample=1))
+    faces = pipeline.process(frame)
+    assert len(faces) == 1 and faces[0].quality.size < TrustRules().min_face_size
+    (person,) = group([faces], pipeline.threshold)
+    assert not person.hashable
+    assert person.embedding is None
+    assert person.quality()["views"] == 1
+
+
+def test_facehashes_of_the_clip_repeat_for_the_same_person_across_bursts(hasher):
+    """Bursts of ten sampled frames (one second) of the hamilton clip: Lin-Manuel Miranda's per-burst
+    FaceHashes all lie within the threshold; the blurred audience member is counted, not hashed."""
+    pipeline = FacePipeline(VisionSettings(upsample=1))
+    frames = [pipeline.process(f) for _, f in video_frames(need_data("video", "short_hamilton_clip.mp4"), 3)]
+    bursts = [frames[i : i + 10] for i in range(0, len(frames), 10)]
+    hashed, unhashed = [], 0
+    for burst in bursts:
+        for person in group(burst, pipeline.threshold):
+            if person.hashable:
+                hashed.append(hasher.hash(person.embedding))
+            else:
+                unhashed += 1
+    assert len(hashed) >= 5
+    distances = [facehash.distance(a, b) for a, b in itertools.combinations(hashed, 2)]
+    assert max(distances) <= hasher.threshold, f"max {max(distances):.3f} vs threshold {hasher.threshold}"
+    assert unhashed == 3  # Miranda while 53 px wide; the out-of-focus audience member (sharpness 2) twice
+    reference = pipeline.process(read_image(need_data("faces", "lin_manuel_miranda", "1.png")))[0]
+    assert all(facehash.distance(hasher.hash(reference.embedding), h) <= hasher.threshold for h in hashed)
+
+
+def test_facehashes_decide_every_pair_of_the_sample_photos_like_the_truth(pipeline):
+    photos = sorted(p for p in need_data("faces").rglob("*") if p.is_file())
+    embeddings = {p: pipeline.process(read_image(p))[0].embedding for p in photos}
+    for secret in (b"\x01" * 32, b"\x02" * 32):
+        hasher = FaceHasher(Key(secret), facehash.load_scheme())
+        codes = {p: hasher.hash(e) for p, e in embeddings.items()}
+        wrong = [
+            (a.parent.name, a.name, b.parent.name, b.name)
+            for a, b in itertools.combinations(photos, 2)
+            if hasher.same_person(codes[a], codes[b]) != (a.parent == b.parent)
+        ]
+        assert wrong == []
