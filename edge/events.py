@@ -1,0 +1,97 @@
+"""Sighting events: built from the persons of a burst, validated against the checked-in JSON Schema.
+
+An event is the first thing that leaves the vision stage for disk or network, so it is built from an
+explicit list of fields and checked against a schema that forbids anything else.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import jsonschema
+
+from edge import __version__
+from edge.errors import TraceonError
+from edge.facehash import FaceHasher
+from edge.persons import Person
+
+SCHEMA_VERSION = 1
+
+
+class EventError(TraceonError, ValueError):
+    """An event that does not match the schema (a bug: it is never stored or sent)."""
+
+
+@cache
+def schema() -> dict:
+    return json.loads(resources.files("edge").joinpath("event.schema.json").read_text())
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(schema())
+    return cls(schema(), format_checker=cls.FORMAT_CHECKER)
+
+
+def validate(event: dict) -> dict:
+    errors = sorted(_validator().iter_errors(event), key=lambda e: list(e.path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].path) or "(event)"
+        raise EventError(f"event does not match its schema at {where}: {errors[0].message}")
+    return event
+
+
+def utc(timestamp: float) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Identity:
+    site: str
+    checkpoint: str
+    device: str
+    model: str
+
+
+def build(
+    identity: Identity,
+    trigger: str,
+    started: float,
+    ended: float,
+    frames: int,
+    persons: list[Person],
+    hasher: FaceHasher,
+) -> dict:
+    """A schema-valid event; each person with a trusted view is hashed once."""
+    entries = [
+        {
+            "facehash": str(hasher.hash(p.embedding)),
+            "frames": len(p.frames),
+            "quality": {k: v for k, v in p.quality().items() if k in ("size", "frontalness", "sharpness")},
+        }
+        for p in persons
+        if p.hashable
+    ]
+    event = {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": str(uuid.uuid4()),
+        "site": identity.site,
+        "checkpoint": identity.checkpoint,
+        "device": identity.device,
+        "trigger": trigger,
+        "started_at": utc(started),
+        "ended_at": utc(ended),
+        "frames": frames,
+        "faces": sum(len(p.sightings) for p in persons),
+        "persons": entries,
+        "model": identity.model,
+        "key_id": hasher.key.id,
+        "software": f"traceon-edge {__version__}",
+    }
+    return validate(event)
