@@ -51,6 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
         "sightings; a new key makes all earlier FaceHashes unlinkable to new ones (revocation).",
     )
     keygen.add_argument("path", type=Path, metavar="PATH")
+
+    run = commands.add_parser("run", help="run the checkpoint daemon", description="Run the checkpoint daemon.")
+    run.add_argument("--config", type=Path, required=True, metavar="FILE", help="YAML configuration")
+    run.add_argument("--print-events", action="store_true", help="print each event as JSON once the broker has it")
+
+    check = commands.add_parser(
+        "check-config",
+        help="validate a configuration file without starting anything",
+        description="Validate a "
+        "configuration file (including its key and TLS files) without starting anything. Exit 78 if invalid.",
+    )
+    check.add_argument("config", type=Path, metavar="FILE")
     return parser
 
 
@@ -64,6 +76,21 @@ def main(argv: list[str] | None = None) -> int:
             settings = VisionSettings(args.working_width, args.upsample, args.threads)
             key = load_key(args.key_file) if args.key_file else None
             return embed.run(args.paths, settings, args.every, args.jobs, key=key, raw_embeddings=args.raw_embeddings)
+        if args.command in ("run", "check-config"):
+            from edge import config
+
+            path = args.config
+            try:
+                config.load(path)
+            except config.ConfigError as e:
+                print(f"traceon-edge: {e}", file=sys.stderr)
+                return config.EX_CONFIG
+            if args.command == "check-config":
+                print(f"{path}: valid (fingerprint {config.fingerprint(path)})")
+                return 0
+            from edge import daemon
+
+            return daemon.run(path, print_events=args.print_events)
         if args.command == "keygen":
             key = write_key_file(args.path)
             print(f"wrote a new FaceHash key to {args.path} (mode 0600, key id {key.id})")

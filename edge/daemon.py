@@ -1,0 +1,270 @@
+"""`traceon-edge run`: wires trigger → source → burst → faces → persons → facehash → event → outbox → mqtt.
+
+Three threads so that no stage stalls another: the main thread waits for triggers and captures bursts
+(frames stay in memory), a vision thread turns each burst into one event and commits it to the
+outbox, and the broker link's publisher empties the outbox while connected. Signals: SIGTERM/SIGINT
+finish the current burst, flush, say `offline` and exit 0; SIGHUP reloads the config (a bad new config
+is reported and the old one keeps running); SIGUSR1 starts a burst. systemd's watchdog is fed from the
+main loop only while the vision thread is alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge import __version__, config, events
+from edge.config import Config, ConfigError
+from edge.facehash import FaceHasher, load_key, load_scheme
+from edge.mqtt import BrokerLink
+from edge.outbox import Outbox
+from edge.persons import TrustRules, group
+from edge.sources import Camera
+from edge.topics import Topics
+from edge.triggers import IntervalTimer, MotionDetector, PirSensor, TriggerInbox
+from edge.vision import FacePipeline, VisionSettings
+
+log = logging.getLogger("traceon-edge")
+
+
+def sd_notify(message: str) -> None:
+    """A datagram to systemd's $NOTIFY_SOCKET (no-op when not run by systemd)."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(message.encode(), address)
+
+
+@dataclass
+class Burst:
+    trigger: str
+    started: float
+    ended: float
+    frames: list[np.ndarray] = field(repr=False)
+
+
+class Runtime:
+    """Everything one configuration builds; closed as a whole on reload or stop."""
+
+    def __init__(self, cfg: Config, fingerprint: str, inbox: TriggerInbox, pin_factory, on_event):
+        self.cfg, self.fingerprint, self.inbox = cfg, fingerprint, inbox
+        self._stack = contextlib.ExitStack()
+        self.stats = {"bursts": 0, "bursts_dropped_busy": 0, "events_failed": 0}
+        self.last_event: dict | None = None
+        self.started = time.time()
+        try:
+            v = cfg.vision
+            self.pipeline = FacePipeline(VisionSettings(v.working_width, v.upsample, v.threads))
+            self.hasher = FaceHasher(load_key(cfg.facehash.key_file), load_scheme(), cfg.facehash.bits)
+            self.rules = TrustRules(min_face_size=v.min_face_size)
+            self.identity = events.Identity(
+                cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device, self.pipeline.files.model_id
+            )
+            o = cfg.outbox
+            self.outbox = Outbox(o.path, o.max_events, o.max_bytes, o.when_full)
+            self._stack.callback(self.outbox.close)
+            self.camera = Camera(cfg.source)
+            self._stack.callback(self.camera.close)
+            self.motion = MotionDetector(cfg.trigger.changed) if cfg.trigger.kind == "motion" else None
+            if cfg.trigger.kind == "pir":
+                self._stack.callback(PirSensor(cfg.trigger, inbox, pin_factory).close)
+            elif cfg.trigger.kind == "interval":
+                self._stack.callback(IntervalTimer(cfg.trigger, inbox).close)
+            topics = Topics(cfg.mqtt.topic_prefix, cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device)
+            self.link = BrokerLink(cfg.mqtt, topics, self.outbox, self.health, lambda: inbox.fire("manual"), on_event)
+            self._bursts: queue.Queue[Burst | None] = queue.Queue(maxsize=2)
+            self._vision = threading.Thread(target=self._vision_loop, name="vision", daemon=True)
+            self._vision.start()
+            self._stack.callback(self._stop_vision)
+            self.link.start()
+            self._stack.callback(self.link.stop)
+        except BaseException:
+            self._stack.close()
+            raise
+
+    @property
+    def healthy(self) -> bool:
+        return self._vision.is_alive()
+
+    def health(self) -> dict:
+        kind, at = self.inbox.last or (None, None)
+        return {
+            "state": "running",
+            "software": f"traceon-edge {__version__}",
+            "uptime_s": round(time.time() - self.started),
+            "config": self.fingerprint,
+            "model": self.identity.model,
+            "key_id": self.hasher.key.id,
+            "camera": self.camera.state,
+            "broker": "connected" if self.link.connected.is_set() else (self.link.last_error or "connecting"),
+            "last_trigger": {"kind": kind, "at": events.utc(at)} if kind else None,
+            "last_event": self.last_event,
+            "outbox_depth": self.outbox.depth(),
+            "dropped": {
+                "outbox_full": self.outbox.dropped(),
+                "triggers_coalesced": self.inbox.coalesced,
+                "bursts_while_busy": self.stats["bursts_dropped_busy"],
+                "events_failed": self.stats["events_failed"],
+            },
+        }
+
+    # --- capture (main thread) ---
+    def poll_motion(self) -> None:
+        if self.motion is not None:
+            frame = self.camera.read()
+            if frame is not None and self.motion.moved(frame):
+                self.inbox.fire("motion")
+
+    def capture(self, trigger: str, fired_at: float) -> None:
+        b = self.cfg.burst
+        interval = b.duration / b.frames
+        stepped = self.cfg.source.kind == "video" and not self.cfg.source.realtime
+        skip = max(0, round(interval * 30) - 1) if stepped else 0  # a file played fast: spread by frames
+        frames, started = [], time.time()
+        for i in range(b.frames):
+            frame = self.camera.read()
+            if frame is None:
+                break
+            frames.append(frame)
+            if stepped:
+                for _ in range(skip):
+                    self.camera.read()
+            elif i + 1 < b.frames:
+                time.sleep(max(0.0, started + (i + 1) * interval - time.time()))
+        burst = Burst(trigger, fired_at, time.time(), frames)
+        self.stats["bursts"] += 1
+        try:
+            self._bursts.put_nowait(burst)
+        except queue.Full:
+            self.stats["bursts_dropped_busy"] += 1
+            log.warning("vision is still busy with earlier bursts: this burst is dropped (counted in health)")
+
+    # --- vision thread ---
+    def _vision_loop(self) -> None:
+        while (burst := self._bursts.get()) is not None:
+            try:
+                event = self.make_event(burst)
+                self.outbox.put(event)
+                self.last_event = {"id": event["event_id"], "at": event["ended_at"], "persons": len(event["persons"])}
+            except Exception:
+                self.stats["events_failed"] += 1
+                log.exception("a burst could not be turned into an event")
+
+    def make_event(self, burst: Burst) -> dict:
+        faces = [self.pipeline.find_faces(frame) for frame in burst.frames]
+        self.pipeline.embed([f for frame in faces for f in frame])  # one interpreter call per burst
+        persons = group(faces, self.pipeline.threshold, self.rules)
+        return events.build(
+            self.identity, burst.trigger, burst.started, burst.ended, len(burst.frames), persons, self.hasher
+        )
+
+    def _stop_vision(self) -> None:
+        self._bursts.put(None)
+        self._vision.join(timeout=30)
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+class Daemon:
+    def __init__(self, config_path: Path, pin_factory=None, on_event: Callable[[dict], None] | None = None):
+        self.config_path = config_path
+        self.pin_factory = pin_factory
+        self.on_event = on_event or (lambda event: None)
+        self.inbox = TriggerInbox()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+
+    def _build(self) -> Runtime:
+        cfg = config.load(self.config_path)
+        logging.getLogger().setLevel(cfg.logging.level)
+        return Runtime(cfg, config.fingerprint(self.config_path), self.inbox, self.pin_factory, self.on_event)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def reload(self) -> None:
+        self._reload.set()
+
+    def run(self) -> int:
+        runtime = self._build()
+        self._install_signals()
+        sd_notify(f"READY=1\nSTATUS=running with config {runtime.fingerprint}")
+        log.info(
+            "running: %s/%s/%s, config %s",
+            runtime.cfg.unit.site,
+            runtime.cfg.unit.checkpoint,
+            runtime.cfg.unit.device,
+            runtime.fingerprint,
+        )
+        try:
+            while not self._stop.is_set():
+                if runtime.healthy:
+                    sd_notify("WATCHDOG=1")
+                if self._reload.is_set():
+                    self._reload.clear()
+                    runtime = self._reloaded(runtime)
+                runtime.poll_motion()
+                wait = runtime.cfg.trigger.check_every if runtime.motion else 0.2
+                taken = self.inbox.take(timeout=wait)
+                if taken and not self._stop.is_set():
+                    runtime.capture(*taken)
+                    self._stop.wait(runtime.cfg.burst.cooldown)
+                    self.inbox.discard()
+        finally:
+            sd_notify("STOPPING=1")
+            runtime.close()
+            log.info("stopped")
+        return 0
+
+    def _reloaded(self, runtime: Runtime) -> Runtime:
+        try:
+            config.load(self.config_path)
+        except ConfigError as e:
+            log.error("not reloading, the new config is invalid; still running the previous one:\n%s", e)
+            return runtime
+        sd_notify("RELOADING=1")
+        previous = (runtime.cfg, runtime.fingerprint)
+        runtime.close()
+        try:
+            runtime = self._build()
+            log.info("reloaded config %s", runtime.fingerprint)
+        except Exception as e:
+            log.error("the new config could not start (%s); going back to the previous one", e)
+            runtime = Runtime(*previous, self.inbox, self.pin_factory, self.on_event)
+        sd_notify("READY=1")
+        return runtime
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # embedded in a test or another program: it calls stop() and reload() itself
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload())
+        signal.signal(signal.SIGUSR1, lambda *_: self.inbox.fire("manual"))
+
+
+def run(config_path: Path, print_events: bool = False, pin_factory=None) -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    def show(event: dict) -> None:
+        if print_events:
+            print(json.dumps(event), flush=True)
+
+    return Daemon(config_path, pin_factory, show).run()
