@@ -203,8 +203,8 @@ class Daemon:
         self._reload.set()
 
     def run(self) -> int:
+        self._install_signals()  # first: a SIGTERM while the models load still ends cleanly
         runtime = self._build()
-        self._install_signals()
         sd_notify(f"READY=1\nSTATUS=running with config {runtime.fingerprint}")
         log.info(
             "running: %s/%s/%s, config %s",

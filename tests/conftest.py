@@ -34,3 +34,104 @@ def dlib_float():
         pytest.skip("face-recognition-models is not installed (pip install -e '.[test]')")
     models = Path(spec.submodule_search_locations[0]) / "models"
     return dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+
+
+# --- a real mosquitto broker on a free loopback port -------------------------------------------------
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """mosquitto on 127.0.0.1:port, with persistence so queued QoS 1 messages survive a restart."""
+
+    def __init__(self, directory: Path):
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(exe).exists():
+            pytest.fail("mosquitto is not installed: tools/test.sh installs it (apt-get install mosquitto)")
+        self.exe, self.port = exe, free_port()
+        self.conf = directory / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {directory}/\nautosave_interval 1\n"
+        )
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([self.exe, "-c", str(self.conf)], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        pytest.fail("mosquitto did not start listening within 10 s")
+
+    def pause(self) -> None:  # a stalled network: connections stay up, nothing is acknowledged
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()
+
+
+class Subscriber:
+    """Collects every message under a topic filter, with a persistent session (QoS 1 survives outages)."""
+
+    def __init__(self, port: int, topic: str = "#", client_id: str = "test-subscriber"):
+        import paho.mqtt.client as mqtt
+
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        self.client.reconnect_delay_set(min_delay=0.2, max_delay=1)
+        self.client.on_connect = lambda c, u, f, r, p: (c.subscribe(topic, qos=1), None)[1]
+        self.client.on_subscribe = lambda *a: self._ready.set()
+        self.client.on_message = self._message
+        self.client.connect("127.0.0.1", port, keepalive=5)
+        self.client.loop_start()
+        assert self._ready.wait(10), "the test subscriber could not subscribe"
+
+    def _message(self, client, userdata, message) -> None:
+        with self._lock:
+            self.messages.append((message.topic, message.payload, message.retain))
+
+    def events(self) -> list[dict]:
+        with self._lock:
+            return [json.loads(p) for t, p, _ in self.messages if t.endswith("/events")]
+
+    def wait_for(self, condition, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition(self):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

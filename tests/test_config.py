@@ -1,0 +1,124 @@
+"""Invalid configurations: a table of snippet → the field named and the reason, and exit status 78."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from edge import config, facehash
+
+BASE = """
+unit: {site: s1, checkpoint: door, device: d1}
+trigger: {kind: interval, seconds: 5}
+source: {kind: images, path: IMAGES}
+facehash: {key_file: KEY}
+mqtt: {port: 1883}
+outbox: {path: OUTBOX}
+"""
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "images").mkdir()
+    key = tmp_path / "unit.key"
+    facehash.write_key_file(key)
+    return tmp_path
+
+
+def text(files, extra: str = "", drop: str = "") -> str:
+    body = BASE.replace("IMAGES", str(files / "images")).replace("KEY", str(files / "unit.key"))
+    body = body.replace("OUTBOX", str(files / "outbox.sqlite"))
+    lines = [line for line in body.splitlines() if not (drop and line.startswith(drop))]
+    return "\n".join(lines) + "\n" + extra
+
+
+def test_the_base_config_is_valid(files):
+    cfg = config.parse(text(files))
+    assert cfg.trigger.kind == "interval"
+    assert cfg.facehash.bits == 1024
+
+
+CASES = [
+    ("unknown key", "burst: {frames: 5, framez: 3}\n", "", "burst.framez", "unknown key"),
+    ("unknown section", "camera: {kind: webcam}\n", "", "camera", "unknown key"),
+    ("wrong type", "burst: {frames: many}\n", "", "burst.frames", "valid integer"),
+    ("out of range", "vision: {upsample: 9}\n", "", "vision.upsample", "less than or equal to 3"),
+    ("bad port", "mqtt: {port: 70000}\n", "mqtt:", "mqtt.port", "less than or equal to 65535"),
+    ("bad bits", "facehash: {key_file: /nonexistent, bits: 1000}\n", "facehash:", "facehash.bits", "1024"),
+    ("bad trigger kind", "trigger: {kind: laser}\n", "trigger:", "trigger", "does not match any of the expected tags"),
+    ("pir key under interval", "trigger: {kind: interval, pin: 4}\n", "trigger:", "trigger.pin", "unknown key"),
+    ("missing section", "", "unit:", "unit", "Field required"),
+    ("bad name", "unit: {site: 'a b', checkpoint: door, device: d1}\n", "unit:", "unit.site", "pattern"),
+]
+
+
+@pytest.mark.parametrize("name, extra, drop, field, reason", CASES, ids=[c[0] for c in CASES])
+def test_invalid_configs_name_the_field_and_the_reason(files, name, extra, drop, field, reason):
+    body = text(files, extra, drop)
+    with pytest.raises(config.ConfigError) as error:
+        config.parse(body, "unit.yaml")
+    lines = str(error.value).splitlines()
+    assert lines[0].startswith("unit.yaml has")
+    assert any(line.strip().startswith(f"{field}:") and reason in line for line in lines[1:]), str(error.value)
+
+
+def test_missing_key_file_names_the_field_and_the_fix(files):
+    (files / "unit.key").unlink()
+    with pytest.raises(config.ConfigError, match=r"facehash.key_file: key file .* does not exist; create one"):
+        config.parse(text(files))
+
+
+def test_a_key_readable_by_others_is_refused_by_the_config(files):
+    (files / "unit.key").chmod(0o644)
+    with pytest.raises(config.ConfigError, match=r"facehash.key_file: .*mode 0644.*chmod 600"):
+        config.parse(text(files))
+
+
+def test_an_unreadable_tls_file_is_refused(files):
+    missing = files / "ca.crt"
+    with pytest.raises(config.ConfigError, match=r"mqtt.tls.ca_file: ca file .*ca.crt cannot be read"):
+        config.parse(text(files, f"  tls: {{ca_file: {missing}}}\n".replace("  tls", "mqtt:\n  tls"), "mqtt:"))
+
+
+def test_relative_paths_are_relative_to_the_config_file(files):
+    path = files / "unit.yaml"
+    path.write_text(text(files).replace(str(files / "unit.key"), "unit.key"))
+    assert config.load(path).facehash.key_file == files / "unit.key"
+
+
+def test_yaml_errors_say_where(files):
+    with pytest.raises(config.ConfigError, match="not valid YAML at line 2"):
+        config.parse("unit: {site: a\nburst: [\n", "unit.yaml")
+
+
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_an_invalid_config_exits_78_with_the_field_named(files, command):
+    path = files / "unit.yaml"
+    path.write_text(text(files, "burst: {frames: 0}\n"))
+    args = [sys.executable, "-m", "edge.cli", command] + (["--config"] if command == "run" else []) + [str(path)]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 78
+    assert "burst.frames: Input should be greater than or equal to 1 (got 0)" in result.stderr
+
+
+def test_check_config_accepts_a_good_config_and_prints_its_fingerprint(files):
+    path = files / "unit.yaml"
+    path.write_text(text(files))
+    result = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "check-config", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert f"valid (fingerprint {config.fingerprint(path)})" in result.stdout
+
+
+def test_the_shipped_example_documents_a_valid_config(tmp_path):
+    from conftest import ROOT
+
+    body = (ROOT / "config" / "example.yaml").read_text()
+    key = tmp_path / "k"
+    facehash.write_key_file(key)
+    body = body.replace("/etc/traceon-edge/facehash.key", str(key))
+    cfg = config.parse(body)
+    assert cfg.source.kind == "picamera2" and cfg.trigger.kind == "pir"

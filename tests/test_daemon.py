@@ -1,0 +1,270 @@
+"""The daemon against a real mosquitto: PIR replay, broker outage, SIGKILL, privacy, SIGHUP, SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+from conftest import Subscriber, need_data
+
+from edge import events, facehash
+from edge.daemon import Daemon
+
+JPEG, PNG = b"\xff\xd8\xff", b"\x89PNG"
+FLOATS = re.compile(rb"\[\s*-?\d+\.\d+(\s*,\s*-?\d+\.\d+){7,}")
+
+
+def write_config(
+    tmp_path,
+    port,
+    trigger: str,
+    source: str,
+    burst="{frames: 10, duration: 1.0, cooldown: 0}",
+    upsample=1,
+    name="unit.yaml",
+):
+    key = tmp_path / "unit.key"
+    if not key.exists():
+        facehash.write_key_file(key)
+    path = tmp_path / name
+    path.write_text(
+        f"unit: {{site: s1, checkpoint: door, device: d1}}\ntrigger: {trigger}\nsource: {source}\n"
+        f"burst: {burst}\nvision: {{upsample: {upsample}, threads: 2}}\nfacehash: {{key_file: {key}}}\n"
+        f"mqtt: {{port: {port}, keepalive: 5, health_every: 1}}\noutbox: {{path: {tmp_path / 'outbox.sqlite'}}}\n"
+    )
+    return path
+
+
+class InThread:
+    def __init__(self, path, pin_factory=None):
+        self.delivered: list[dict] = []
+        self.daemon = Daemon(path, pin_factory, self.delivered.append)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            self.daemon.run()
+        except BaseException as e:
+            self.error = e
+
+    def stop(self):
+        self.daemon.stop()
+        self.thread.join(60)
+        assert not self.thread.is_alive()
+        assert self.error is None
+
+
+def pending_ids(path) -> list[str]:
+    if not path.exists():
+        return []
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+        return [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+
+
+def faces_folder(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for photo in ("barack_obama/1.jpg", "joe_biden/1.jpg"):
+        (folder / photo.replace("/", "_")).write_bytes(need_data("faces", *photo.split("/")).read_bytes())
+    return folder
+
+
+def test_replay_with_pir_pulses_gives_schema_valid_events_and_nothing_else(tmp_path, broker):
+    from gpiozero.pins.mock import MockFactory
+
+    clip = need_data("video", "short_hamilton_clip.mp4")
+    path = write_config(
+        tmp_path, broker.port, "{kind: pir, pin: 17, queue_len: 1}", f"{{kind: video, path: {clip}, realtime: false}}"
+    )
+    everything = Subscriber(broker.port, "#", "privacy-watch")
+    factory = MockFactory()
+    unit = InThread(path, factory)
+    pin = factory.pin(17)
+    try:
+        assert everything.wait_for(
+            lambda s: any(t.endswith("/status") and p == b"online" for t, p, _ in s.messages), 30
+        )
+        time.sleep(0.5)  # gpiozero takes its first sample(s) before it reports changes
+        for burst in range(9):  # 9 bursts of 30 frames cover the 275-frame clip
+            pin.drive_high()
+            assert everything.wait_for(lambda s, n=burst + 1: len(s.events()) >= n, 60), f"no event for burst {burst}"
+            pin.drive_low()
+            time.sleep(0.3)  # the sensor samples at 10 Hz: let it see the pulse end
+    finally:
+        unit.stop()
+        everything.wait_for(lambda s: any(p == b"offline" for _, p, _ in s.messages), 10)
+        everything.close()
+    received = everything.events()
+    assert len(received) == 9
+    for event in received:
+        events.validate(event)
+        assert event["trigger"] == "pir"
+    hashes = [p["facehash"] for e in received for p in e["persons"]]
+    threshold = facehash.load_scheme()["thresholds"]["1024"]
+    assert len(hashes) >= 4  # Lin-Manuel Miranda, in every burst where his face is large and sharp enough
+    assert max(facehash.distance(a, b) for a, b in itertools.combinations(hashes, 2)) <= threshold
+    assert sum(e["faces"] for e in received) > len(hashes)  # the blurred audience member: counted, not hashed
+
+    # privacy: every message on every topic is a status word, a health report or a schema-valid event
+    health_keys = set()
+    for topic, payload, _ in everything.messages:
+        assert JPEG not in payload and PNG not in payload and not FLOATS.search(payload), topic
+        if topic.endswith("/status"):
+            assert payload in (b"online", b"offline")
+        elif topic.endswith("/health"):
+            health_keys |= set(json.loads(payload))
+        else:
+            assert topic.endswith("/events")
+            events.validate(json.loads(payload))
+    assert "outbox_depth" in health_keys and "camera" in health_keys
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("outbox.sqlite*"))
+    assert JPEG not in stored and PNG not in stored and not FLOATS.search(stored)
+    assert pending_ids(tmp_path / "outbox.sqlite") == []
+
+
+def test_events_wait_out_a_broker_outage_and_arrive_once_each_in_order(tmp_path, broker):
+    path = write_config(
+        tmp_path,
+        broker.port,
+        "{kind: manual}",
+        f"{{kind: images, path: {faces_folder(tmp_path)}, loop: true}}",
+        burst="{frames: 2, duration: 0.1, cooldown: 0}",
+        upsample=0,
+    )
+    subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "tracer")
+    unit = InThread(path)
+    outbox = tmp_path / "outbox.sqlite"
+    try:
+        assert subscriber.wait_for(lambda s: len(unit.delivered) == 0 and unit.daemon.inbox is not None, 10)
+        time.sleep(2)  # connected
+        broker.stop()
+        for n in range(20):
+            unit.daemon.inbox.fire("manual")
+            deadline = time.monotonic() + 30
+            while len(pending_ids(outbox)) < n + 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        committed = pending_ids(outbox)
+        assert len(committed) == 20
+        assert subscriber.events() == []
+        broker.start()
+        assert subscriber.wait_for(lambda s: len(s.events()) >= 20, 90), f"{len(subscriber.events())} arrived"
+        time.sleep(1)
+    finally:
+        unit.stop()
+        subscriber.close()
+    ids = [e["event_id"] for e in subscriber.events()]
+    assert ids == committed  # every one, once, in the order they were committed
+    assert pending_ids(outbox) == []
+
+
+def test_sigkill_at_random_moments_loses_nothing_committed(tmp_path, broker):
+    path = write_config(
+        tmp_path,
+        broker.port,
+        "{kind: interval, seconds: 0.5}",
+        f"{{kind: images, path: {faces_folder(tmp_path)}, loop: true}}",
+        burst="{frames: 1, duration: 0.05, cooldown: 0}",
+        upsample=0,
+    )
+    subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "tracer-kill")
+    outbox = tmp_path / "outbox.sqlite"
+    seen: set[str] = set()
+    stop = threading.Event()
+    pending_at_kill = []
+
+    def watch():
+        while not stop.is_set():
+            with contextlib.suppress(sqlite3.Error):  # the daemon may be mid-write
+                seen.update(pending_ids(outbox))
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    rng = random.Random(20261123)
+    command = [sys.executable, "-m", "edge.cli", "run", "--config", str(path)]
+    try:
+        for _ in range(20):
+            unit = subprocess.Popen(command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            time.sleep(rng.uniform(2.0, 4.0))
+            # Stall the broker so events sit committed but unacknowledged, then kill at a random moment
+            # inside that window (a PUBLISH may already be in the broker's socket: a duplicate, same id).
+            broker.pause()
+            deadline = time.monotonic() + 3
+            while not pending_ids(outbox) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.5))
+            pending_at_kill.append(len(pending_ids(outbox)))
+            unit.send_signal(signal.SIGKILL)
+            unit.wait()
+            broker.resume()
+        time.sleep(1)
+        before = {e["event_id"] for e in subscriber.events()} | seen
+        unit = subprocess.Popen(command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the last daemon has made events of its own, and all arrived
+            received = {e["event_id"] for e in subscriber.events()}
+            if received - before and seen <= received:
+                break
+            time.sleep(0.2)
+        unit.send_signal(signal.SIGTERM)
+        assert unit.wait(30) == 0
+    finally:
+        stop.set()
+        subscriber.close()
+    received = [e["event_id"] for e in subscriber.events()]
+    assert seen, "no event was ever committed"
+    assert seen <= set(received), f"lost: {seen - set(received)}"
+    print(
+        f"\n{len(seen)} committed, {len(received)} received, {len(received) - len(set(received))} duplicates "
+        f"(same id), kills with events pending: {sum(1 for p in pending_at_kill if p)} of {len(pending_at_kill)}"
+    )
+
+
+def test_sighup_with_a_bad_config_keeps_the_old_one_and_a_good_one_applies(tmp_path, broker):
+    folder = faces_folder(tmp_path)
+    path = write_config(
+        tmp_path, broker.port, "{kind: manual}", f"{{kind: images, path: {folder}, loop: true}}", upsample=0
+    )
+    health = Subscriber(broker.port, "traceon/+/+/+/health", "health-watch")
+    from edge import config
+
+    old = config.fingerprint(path)
+    unit = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "run", "--config", str(path)], stderr=subprocess.PIPE, text=True
+    )
+
+    def latest(s):
+        reports = [json.loads(p) for _, p, _ in s.messages]
+        return reports[-1]["config"] if reports else None
+
+    try:
+        assert health.wait_for(lambda s: latest(s) == old, 30)
+        path.write_text(path.read_text().replace("burst: {", "burst: {framez: 3, "))
+        unit.send_signal(signal.SIGHUP)
+        time.sleep(3)
+        assert unit.poll() is None
+        assert health.wait_for(lambda s: latest(s) == old, 5)
+        path.write_text(path.read_text().replace("framez: 3, ", "").replace("frames: 10", "frames: 4"))
+        new = config.fingerprint(path)
+        unit.send_signal(signal.SIGHUP)
+        assert health.wait_for(lambda s: latest(s) == new, 30)
+        unit.send_signal(signal.SIGTERM)
+        assert unit.wait(30) == 0
+    finally:
+        if unit.poll() is None:
+            unit.kill()
+        health.close()
+    log = unit.stderr.read()
+    assert "not reloading, the new config is invalid" in log and "burst.framez: unknown key" in log
+    assert f"reloaded config {new}" in log
