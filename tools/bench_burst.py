@@ -1,0 +1,124 @@
+"""Benchmark: trigger → PUBACK for a 10-frame burst of 1280×720 frames with one face, and the daemon's peak RSS.
+
+    python tools/bench_burst.py [--bursts 25]
+
+Starts mosquitto on a free loopback port and `traceon-edge run` as its own process (an `images` source
+looping over one 1280×720 JPEG of a real face, manual trigger, no cooldown, frames taken 5 ms apart),
+sends SIGUSR1 and times until the daemon prints the event, which it does once the broker's PUBACK is
+in. Baseline, in this process: the same 10 frames through detect, embed, group and hash alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT))
+
+from bench_embed import frame_with_face  # noqa: E402
+
+from edge import facehash  # noqa: E402
+from edge.persons import group  # noqa: E402
+from edge.vision import FacePipeline, VisionSettings  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def baseline_ms(frame: np.ndarray, repeat: int) -> float:
+    pipeline = FacePipeline(VisionSettings(threads=2))
+    hasher = facehash.FaceHasher(facehash.Key(b"b" * 32), facehash.load_scheme())
+    times = []
+    for _ in range(repeat + 1):
+        t = time.perf_counter()
+        faces = [pipeline.find_faces(frame) for _ in range(10)]
+        pipeline.embed([f for fs in faces for f in fs])
+        for person in group(faces, pipeline.threshold):
+            hasher.hash(person.embedding)
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times[1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bursts", type=int, default=25)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-burst-"))
+    frame = frame_with_face(1280, 720)
+    (work / "frames").mkdir()
+    cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tofile(str(work / "frames" / "doorway.jpg"))
+    facehash.write_key_file(work / "unit.key")
+    port = free_port()
+    (work / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    config = work / "unit.yaml"
+    config.write_text(
+        "unit: {site: bench, checkpoint: door, device: d1}\ntrigger: {kind: manual}\n"
+        f"source: {{kind: images, path: {work / 'frames'}, loop: true}}\n"
+        "burst: {frames: 10, duration: 0.05, cooldown: 0}\nvision: {threads: 2}\n"
+        f"facehash: {{key_file: {work / 'unit.key'}}}\nmqtt: {{port: {port}}}\n"
+        f"outbox: {{path: {work / 'outbox.sqlite'}}}\n"
+    )
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    broker = subprocess.Popen([mosquitto, "-c", str(work / "mosquitto.conf")], stderr=subprocess.DEVNULL)
+    unit = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "run", "--config", str(config), "--print-events"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        bufsize=1,
+    )
+    try:
+        time.sleep(4)  # models loaded, broker connected
+        latencies, persons = [], []
+        for _ in range(args.bursts + 1):
+            t = time.perf_counter()
+            unit.send_signal(signal.SIGUSR1)
+            ready, _, _ = select.select([unit.stdout], [], [], 30)
+            if not ready:
+                raise SystemExit("no event within 30 s")
+            line = unit.stdout.readline()
+            latencies.append(time.perf_counter() - t)
+            persons.append(line.count('"facehash"'))
+        status = Path(f"/proc/{unit.pid}/status").read_text()
+        peak = int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1]) / 1024
+    finally:
+        unit.send_signal(signal.SIGTERM)
+        unit.wait(30)
+        broker.terminate()
+        shutil.rmtree(work, ignore_errors=True)
+    ms = [1000 * x for x in latencies[1:]]  # the first burst warms caches up
+    base = baseline_ms(frame, 10)
+    print(
+        f"traceon-edge burst benchmark: {args.bursts} bursts of 10 frames, 1280×720, one face, {os.cpu_count()} cores"
+    )
+    print(
+        f"  trigger → PUBACK   median {statistics.median(ms):7.1f} ms   p95 {np.percentile(ms, 95):7.1f} ms"
+        f"   max {max(ms):7.1f} ms   (persons per event: {sorted(set(persons))})"
+    )
+    print(
+        f"  baseline in-process: detect+embed+group+hash of the same 10 frames {base:7.1f} ms"
+        f"   (daemon / baseline = {statistics.median(ms) / base:.2f})"
+    )
+    print(f"  peak RSS of the daemon (VmHWM)                                {peak:7.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
