@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# Set up a venv and run the main job on defaults that need no camera and no GPIO:
-# faces and embeddings of the sample photos in ../shared/data/faces.
+# Set up a venv and run the main job on defaults that need no camera and no GPIO: the daemon on
+# config/dev-video.yaml (the recorded clip as its camera, a burst every two seconds), publishing to a
+# local mosquitto, printing each event once the broker has acknowledged it. Ctrl-C stops it cleanly.
 source "$(dirname "$0")/common.sh"
 python=$(find_python 3.11 || true)
 python=${python:-$(find_python 3.13 || true)}
 python=${python:-python3}
 make_venv "$python" .venv ""
-say "traceon-edge embed ../shared/data/faces"
-exec .venv/bin/traceon-edge embed "${@:-../shared/data/faces}"
+apt_install mosquitto
+mkdir -p build
+[ -f build/dev.key ] || .venv/bin/traceon-edge keygen build/dev.key
+if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+  say "starting mosquitto on localhost:1883"
+  mosquitto -p 1883 >build/mosquitto.log 2>&1 &
+  broker=$!
+  trap 'kill $broker 2>/dev/null' EXIT
+  sleep 0.5
+else
+  say "using the MQTT broker already listening on localhost:1883"
+fi
+say "traceon-edge run --config config/dev-video.yaml --print-events   (Ctrl-C to stop)"
+.venv/bin/traceon-edge run --config config/dev-video.yaml --print-events "$@"
