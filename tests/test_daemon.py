@@ -268,3 +268,65 @@ def test_sighup_with_a_bad_config_keeps_the_old_one_and_a_good_one_applies(tmp_p
     log = unit.stderr.read()
     assert "not reloading, the new config is invalid" in log and "burst.framez: unknown key" in log
     assert f"reloaded config {new}" in log
+
+
+def test_a_missing_camera_is_reported_and_the_daemon_keeps_running(tmp_path, broker):
+    import paho.mqtt.client as mqtt
+
+    path = write_config(
+        tmp_path,
+        broker.port,
+        "{kind: manual}",
+        "{kind: webcam, device: /dev/video-missing}",
+        burst="{frames: 3, duration: 0.1, cooldown: 0}",
+        upsample=0,
+    )
+    watch = Subscriber(broker.port, "traceon/#", "camera-watch")
+    unit = InThread(path)
+    try:
+
+        def camera_state(s):
+            reports = [json.loads(p) for t, p, _ in s.messages if t.endswith("/health")]
+            return reports[-1]["camera"] if reports else ""
+
+        assert watch.wait_for(lambda s: any(t.endswith("/status") for t, _, _ in s.messages), 30)
+        time.sleep(0.5)
+        # a person at the door asks for a burst over MQTT; the camera is gone, the sighting still counts
+        sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="technician")
+        sender.connect("127.0.0.1", broker.port)
+        sender.loop_start()
+        sender.publish("traceon/s1/door/d1/cmd/trigger", b"", qos=1).wait_for_publish(5)
+        assert watch.wait_for(lambda s: len(s.events()) == 1, 30)
+        assert watch.wait_for(lambda s: "cannot open webcam '/dev/video-missing'" in camera_state(s), 10)
+        sender.disconnect()
+        sender.loop_stop()
+    finally:
+        unit.stop()
+        watch.close()
+    (event,) = watch.events()
+    assert event["trigger"] == "manual" and event["frames"] == 0 and event["persons"] == []
+    assert unit.thread is not None and unit.error is None
+
+
+def test_triggers_during_a_burst_and_its_cooldown_are_coalesced(tmp_path, broker):
+    path = write_config(
+        tmp_path,
+        broker.port,
+        "{kind: manual}",
+        f"{{kind: images, path: {faces_folder(tmp_path)}, loop: true}}",
+        burst="{frames: 2, duration: 0.1, cooldown: 2}",
+        upsample=0,
+    )
+    watch = Subscriber(broker.port, "traceon/+/+/+/events", "coalesce-watch")
+    unit = InThread(path)
+    try:
+        time.sleep(3)
+        for _ in range(10):  # a PIR chattering during one person's pass
+            unit.daemon.inbox.fire("manual")
+            time.sleep(0.1)
+        time.sleep(4)
+    finally:
+        unit.stop()
+        watch.close()
+    assert len(watch.events()) == 1
+    assert unit.daemon.inbox.coalesced == 9
