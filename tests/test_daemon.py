@@ -80,6 +80,12 @@ def faces_folder(tmp_path):
     return folder
 
 
+def photos_on_demand(tmp_path, port, burst):
+    """A unit whose camera is a folder of two real photos, bursting only when asked."""
+    source = f"{{kind: images, path: {faces_folder(tmp_path)}, loop: true}}"
+    return write_config(tmp_path, port, "{kind: manual}", source, burst=burst, upsample=0)
+
+
 def test_replay_with_pir_pulses_gives_schema_valid_events_and_nothing_else(tmp_path, broker):
     from gpiozero.pins.mock import MockFactory
 
@@ -139,14 +145,7 @@ def test_replay_with_pir_pulses_gives_schema_valid_events_and_nothing_else(tmp_p
 
 
 def test_events_wait_out_a_broker_outage_and_arrive_once_each_in_order(tmp_path, broker):
-    path = write_config(
-        tmp_path,
-        broker.port,
-        "{kind: manual}",
-        f"{{kind: images, path: {faces_folder(tmp_path)}, loop: true}}",
-        burst="{frames: 2, duration: 0.1, cooldown: 0}",
-        upsample=0,
-    )
+    path = photos_on_demand(tmp_path, broker.port, "{frames: 2, duration: 0.1, cooldown: 0}")
     subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "tracer")
     unit = InThread(path)
     outbox = tmp_path / "outbox.sqlite"
@@ -314,14 +313,7 @@ def test_a_missing_camera_is_reported_and_the_daemon_keeps_running(tmp_path, bro
 
 
 def test_triggers_during_a_burst_and_its_cooldown_are_coalesced(tmp_path, broker):
-    path = write_config(
-        tmp_path,
-        broker.port,
-        "{kind: manual}",
-        f"{{kind: images, path: {faces_folder(tmp_path)}, loop: true}}",
-        burst="{frames: 2, duration: 0.1, cooldown: 2}",
-        upsample=0,
-    )
+    path = photos_on_demand(tmp_path, broker.port, "{frames: 2, duration: 0.1, cooldown: 2}")
     watch = Subscriber(broker.port, "traceon/+/+/+/events", "coalesce-watch")
     unit = InThread(path)
     try:
