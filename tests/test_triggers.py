@@ -1,0 +1,43 @@
+"""Triggers: PIR through gpiozero's MockFactory, frame-difference motion on the real clip, the inbox."""
+
+from __future__ import annotations
+
+import time
+
+from conftest import need_data
+
+from edge.config import PirTrigger
+from edge.triggers import MotionDetector, PirSensor, TriggerInbox
+from edge.vision.media import video_frames
+
+
+def test_a_pir_pulse_fires_once_and_extra_pulses_coalesce():
+    from gpiozero.pins.mock import MockFactory
+
+    factory, inbox = MockFactory(), TriggerInbox()
+    sensor = PirSensor(PirTrigger(pin=17), inbox, factory)
+    try:
+        time.sleep(0.3)  # first samples
+        pin = factory.pin(17)
+        for _ in range(3):
+            pin.drive_high()
+            time.sleep(0.3)
+            pin.drive_low()
+            time.sleep(0.3)
+        taken = inbox.take(timeout=1)
+        assert taken is not None and taken[0] == "pir"
+        assert inbox.coalesced == 2
+        assert inbox.take(timeout=0.1) is None
+    finally:
+        sensor.close()
+        sensor.close()  # closing twice is harmless
+
+
+def test_frame_difference_sees_the_clip_move_and_a_still_frame_not():
+    frames = [f for _, f in video_frames(need_data("video", "short_hamilton_clip.mp4"), 5)]
+    detector = MotionDetector(changed=0.02)
+    moved = [detector.moved(f) for f in frames]
+    assert not moved[0]  # nothing to compare with yet
+    assert sum(moved) >= len(frames) // 4
+    still = MotionDetector(changed=0.02)
+    assert not any(still.moved(frames[10].copy()) for _ in range(5))
