@@ -10,14 +10,21 @@ make_venv "$python" .venv ""
 apt_install mosquitto
 mkdir -p build
 [ -f build/dev.key ] || .venv/bin/traceon-edge keygen build/dev.key
+broker=""
 if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   say "starting mosquitto on localhost:1883"
   mosquitto -p 1883 >build/mosquitto.log 2>&1 &
   broker=$!
-  trap 'kill $broker 2>/dev/null' EXIT
   sleep 0.5
 else
   say "using the MQTT broker already listening on localhost:1883"
 fi
 say "traceon-edge run --config config/dev-video.yaml --print-events   (Ctrl-C to stop)"
-.venv/bin/traceon-edge run --config config/dev-video.yaml --print-events "$@"
+.venv/bin/traceon-edge run --config config/dev-video.yaml --print-events "$@" &
+daemon=$!
+# Stop the daemon first (it flushes and says offline), then the broker this script started.
+trap 'kill -TERM $daemon 2>/dev/null' INT TERM
+wait $daemon || wait $daemon
+status=$?
+[ -n "$broker" ] && kill "$broker" 2>/dev/null
+exit $status
