@@ -39,6 +39,7 @@ def dlib_float():
 # --- a real mosquitto broker on a free loopback port -------------------------------------------------
 
 import json  # noqa: E402
+import os  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
@@ -62,8 +63,9 @@ class Broker:
             pytest.fail("mosquitto is not installed: tools/test.sh installs it (apt-get install mosquitto)")
         self.exe, self.port = exe, free_port()
         self.conf = directory / "mosquitto.conf"
+        as_root = "user root\n" if os.geteuid() == 0 else ""  # else it drops to a user who cannot read tmp_path
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"{as_root}listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {directory}/\nautosave_interval 1\n"
         )
         self.process: subprocess.Popen | None = None
