@@ -63,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
         "configuration file (including its key and TLS files) without starting anything. Exit 78 if invalid.",
     )
     check.add_argument("config", type=Path, metavar="FILE")
+
+    status = commands.add_parser(
+        "status",
+        help="what this unit is doing: ids, config, outbox, camera and broker",
+        description="Report the "
+        "unit's version, model and key ids, config fingerprint, outbox depth, last event, camera and broker state.",
+    )
+    status.add_argument("--config", type=Path, default=Path("/etc/traceon-edge/config.yaml"), metavar="FILE")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -76,6 +85,19 @@ def main(argv: list[str] | None = None) -> int:
             settings = VisionSettings(args.working_width, args.upsample, args.threads)
             key = load_key(args.key_file) if args.key_file else None
             return embed.run(args.paths, settings, args.every, args.jobs, key=key, raw_embeddings=args.raw_embeddings)
+        if args.command == "status":
+            import json
+
+            from edge import config
+            from edge.commands import status
+
+            try:
+                report = status.collect(args.config)
+            except config.ConfigError as e:
+                print(f"traceon-edge: {e}", file=sys.stderr)
+                return config.EX_CONFIG
+            print(json.dumps(report, indent=2) if args.json else status.render(report))
+            return 0
         if args.command in ("run", "check-config"):
             from edge import config
 

@@ -128,7 +128,7 @@ class Camera:
         self._source = None
         self._retry_at = 0.0
         self._backoff = 1.0
-        self.state = "closed"
+        self.state = "not opened yet"
         self.ended = False  # a video or image folder that has run out (without loop)
 
     def read(self) -> np.ndarray | None:

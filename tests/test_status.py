@@ -1,0 +1,49 @@
+"""`traceon-edge status`: ids, config fingerprint, outbox and the daemon's retained health, or why not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from test_daemon import InThread, photos_on_demand
+
+from edge import config
+from edge.commands import status
+
+
+def test_status_reports_a_running_unit(tmp_path, broker):
+    path = photos_on_demand(tmp_path, broker.port, "{frames: 2, duration: 0.1, cooldown: 0}")
+    unit = InThread(path)
+    try:
+        time.sleep(3)
+        unit.daemon.inbox.fire("manual")
+        time.sleep(3)  # an event, and a health report after it (health_every: 1)
+        report = status.collect(path)
+        text = subprocess.run(
+            [sys.executable, "-m", "edge.cli", "status", "--config", str(path), "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        unit.stop()
+    assert report["status"] == "online"
+    assert report["config"]["fingerprint"] == config.fingerprint(path)
+    assert report["health"]["config"] == config.fingerprint(path)
+    assert report["health"]["last_event"]["persons"] == 2
+    assert report["outbox"]["depth"] == 0
+    assert report["key_id"] == report["health"]["key_id"]
+    assert json.loads(text)["unit"] == "s1/door/d1"
+    readable = status.render(report)
+    assert "daemon      online" in readable and "2 person(s)" in readable
+
+
+def test_status_says_when_the_broker_is_unreachable(tmp_path):
+    from conftest import free_port
+
+    path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
+    report = status.collect(path)
+    assert report["broker"].startswith("unreachable at localhost:")
+    assert "no health report on the broker" in status.render(report)
