@@ -72,6 +72,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--config", type=Path, default=Path("/etc/traceon-edge/config.yaml"), metavar="FILE")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    collect = commands.add_parser(
+        "collect",
+        help="store the units' events (contact tracers)",
+        description="Subscribe to the units' events and store them, once per event id.",
+    )
+    collect.add_argument("--broker", required=True, metavar="HOST:PORT")
+    collect.add_argument("--db", required=True, metavar="URL", help="a SQLite file path or sqlite:///path")
+    collect.add_argument("--prefix", default="traceon", help="the units' topic prefix")
+    collect.add_argument("--share", metavar="GROUP", help="join an MQTT 5 shared subscription group")
+
+    trace = commands.add_parser(
+        "trace",
+        help="every sighting of one FaceHash and who was there at the time",
+        description="Sightings of a person (FaceHash within the calibrated threshold) and "
+        "every other FaceHash seen at the same checkpoint within the stride.",
+    )
+    trace.add_argument("facehash", metavar="FACEHASH")
+    trace.add_argument("--db", required=True, metavar="URL")
+    trace.add_argument("--stride", default="30m", help="co-presence window before and after (e.g. 30m)")
+    trace.add_argument("--since", default="14d", help="how far back to look (e.g. 14d)")
+    trace.add_argument("--format", choices=("table", "csv", "json"), default="table")
     return parser
 
 
@@ -85,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
             settings = VisionSettings(args.working_width, args.upsample, args.threads)
             key = load_key(args.key_file) if args.key_file else None
             return embed.run(args.paths, settings, args.every, args.jobs, key=key, raw_embeddings=args.raw_embeddings)
+        if args.command in ("collect", "trace"):
+            from edge.commands import tracing
+
+            if args.command == "collect":
+                return tracing.collect(args.broker, args.db, args.prefix, args.share)
+            return tracing.trace(args.facehash, args.db, args.stride, args.since, args.format)
         if args.command == "status":
             import json
 

@@ -1,0 +1,107 @@
+"""Contact tracing from stored sightings: collect (idempotent), trace (Hamming match, stride), refusals."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+from conftest import need_data
+
+from edge import events, facehash, sightings
+from edge.facehash import FaceHasher, Key
+from edge.persons import group
+from edge.vision.media import read_image
+
+KEY = Key(b"contact tracing test key........")
+T0 = datetime.datetime(2026, 11, 20, 9, 0, tzinfo=datetime.UTC).timestamp()
+
+
+@pytest.fixture(scope="module")
+def hasher():
+    return FaceHasher(KEY, facehash.load_scheme())
+
+
+def sighting(pipeline, hasher, checkpoint: str, minutes: float, photos: list[str]) -> dict:
+    """One event from a real photo burst: the listed photos, one frame each, at T0 + minutes."""
+    frames = [pipeline.process(read_image(need_data("faces", *p.split("/")))) for p in photos]
+    identity = events.Identity("campus", checkpoint, "unit-1", pipeline.files.model_id)
+    at = T0 + 60 * minutes
+    return events.build(identity, "pir", at, at + 1, len(frames), group(frames, pipeline.threshold), hasher)
+
+
+@pytest.fixture(scope="module")
+def day(pipeline, hasher):
+    return [
+        sighting(pipeline, hasher, "library", 0, ["barack_obama/1.jpg", "joe_biden/1.jpg"]),
+        sighting(pipeline, hasher, "library", 120, ["rose_leslie/1.jpg"]),  # two hours later: outside the stride
+        sighting(pipeline, hasher, "canteen", 10, ["kit_harington/1.jpg"]),  # before Obama arrives there
+        sighting(pipeline, hasher, "canteen", 25, ["barack_obama/2.jpg"]),
+        sighting(pipeline, hasher, "canteen", 300, ["john_lennon/1.jpg"]),
+    ]
+
+
+def test_trace_lists_sightings_and_the_people_met_within_the_stride(tmp_path, pipeline, hasher, day):
+    db = sightings.open_store(str(tmp_path / "sightings.sqlite"))
+    for event in day:
+        assert sightings.store(db, event)
+    assert not sightings.store(db, day[0])  # a retried event is stored once
+    probe = str(hasher.hash(pipeline.process(read_image(need_data("faces", "barack_obama", "3.jpg")))[0].embedding))
+    now = datetime.datetime.fromtimestamp(T0, datetime.UTC) + datetime.timedelta(days=1)
+    rows = sightings.trace(db, probe, datetime.timedelta(minutes=30), datetime.timedelta(days=14), now)
+    kinds = sorted((r.kind, r.checkpoint) for r in rows)
+    assert kinds == [("contact", "canteen"), ("contact", "library"), ("sighting", "canteen"), ("sighting", "library")]
+    contacts = {r.facehash for r in rows if r.kind == "contact"}
+    assert day[2]["persons"][0]["facehash"] in contacts  # Kit, 15 minutes before Obama at the canteen
+    assert day[1]["persons"][0]["facehash"] not in contacts  # Rose, two hours later
+    assert day[4]["persons"][0]["facehash"] not in contacts  # Lennon, five hours later
+    assert all(r.distance <= hasher.threshold for r in rows if r.kind == "sighting")
+    library_contact = next(r for r in rows if r.kind == "contact" and r.checkpoint == "library")
+    assert library_contact.facehash in {p["facehash"] for p in day[0]["persons"]} and library_contact.gap_s == 0
+
+
+def test_a_facehash_of_another_key_is_refused_clearly(tmp_path, pipeline, day):
+    db = sightings.open_store(str(tmp_path / "s.sqlite"))
+    for event in day:
+        sightings.store(db, event)
+    other = FaceHasher(Key(b"another deployment's key........"), facehash.load_scheme())
+    code = str(other.hash(pipeline.process(read_image(need_data("faces", "barack_obama", "1.jpg")))[0].embedding))
+    with pytest.raises(sightings.TraceError, match=rf"made with key {other.key.id}, but the database holds .*{KEY.id}"):
+        sightings.trace(db, code, datetime.timedelta(minutes=30), datetime.timedelta(days=3650))
+    result = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "trace", code, "--db", str(tmp_path / "s.sqlite")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1 and "cannot be linked" in result.stderr
+
+
+def test_collect_stores_each_event_once_and_refuses_what_is_not_an_event(tmp_path, broker, day):
+    db_path = tmp_path / "collected.sqlite"
+    collector = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "collect", "--broker", f"127.0.0.1:{broker.port}", "--db", str(db_path)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "collecting" in collector.stderr.readline()
+        sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        sender.connect("127.0.0.1", broker.port)
+        sender.loop_start()
+        for event in [*day, day[0]]:
+            sender.publish("traceon/campus/x/unit-1/events", json.dumps(event), qos=1).wait_for_publish(5)
+        sender.publish("traceon/campus/x/unit-1/events", b'{"face": "jpeg bytes"}', qos=1).wait_for_publish(5)
+        time.sleep(1)
+        sender.disconnect()
+        sender.loop_stop()
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        _, err = collector.communicate(timeout=20)
+    assert "stored 5, already stored 1, refused 1" in err
+    db = sightings.open_store(str(db_path))
+    assert db.execute("SELECT COUNT(*) FROM sightings").fetchone()[0] == 5
