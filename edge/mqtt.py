@@ -25,6 +25,21 @@ from edge.topics import Topics
 log = logging.getLogger(__name__)
 
 
+def secure(client: mqtt.Client, settings: Mqtt) -> mqtt.Client:
+    """TLS or mutual TLS, and username/password, as the config asks (shared by every client of ours)."""
+    if settings.tls:
+        client.tls_set(
+            ca_certs=str(settings.tls.ca_file),
+            certfile=str(settings.tls.cert_file) if settings.tls.cert_file else None,
+            keyfile=str(settings.tls.key_file) if settings.tls.key_file else None,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+    if settings.username:
+        password = settings.password_file.read_text().strip() if settings.password_file else None
+        client.username_pw_set(settings.username, password)
+    return client
+
+
 class BrokerLink:
     def __init__(
         self,
@@ -47,16 +62,7 @@ class BrokerLink:
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.will_set(topics.status, "offline", qos=1, retain=True)
-        if settings.tls:
-            self.client.tls_set(
-                ca_certs=str(settings.tls.ca_file),
-                certfile=str(settings.tls.cert_file) if settings.tls.cert_file else None,
-                keyfile=str(settings.tls.key_file) if settings.tls.key_file else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        if settings.username:
-            password = settings.password_file.read_text().strip() if settings.password_file else None
-            self.client.username_pw_set(settings.username, password)
+        secure(self.client, settings)
         self.client.on_connect = self._connected
         self.client.on_disconnect = self._disconnected
         self.client.on_publish = self._published

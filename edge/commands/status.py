@@ -12,6 +12,7 @@ import threading
 
 from edge import __version__, config
 from edge.facehash import load_key
+from edge.mqtt import secure
 from edge.topics import Topics
 from edge.vision import models
 
@@ -39,14 +40,7 @@ def _retained_health(cfg: config.Config, timeout: float = 3.0) -> dict:
             done.set()
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"traceon-status-{cfg.unit.device}")
-    if cfg.mqtt.tls:
-        t = cfg.mqtt.tls
-        client.tls_set(
-            str(t.ca_file), str(t.cert_file) if t.cert_file else None, str(t.key_file) if t.key_file else None
-        )
-    if cfg.mqtt.username:
-        password = cfg.mqtt.password_file.read_text().strip() if cfg.mqtt.password_file else None
-        client.username_pw_set(cfg.mqtt.username, password)
+    secure(client, cfg.mqtt)
     client.on_message = on_message
     client.on_connect = lambda c, u, f, r, p: c.subscribe([(topics.health, 1), (topics.status, 1)])
     try:
