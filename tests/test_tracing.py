@@ -105,3 +105,48 @@ def test_collect_stores_each_event_once_and_refuses_what_is_not_an_event(tmp_pat
     assert "stored 5, already stored 1, refused 1" in err
     db = sightings.open_store(str(db_path))
     assert db.execute("SELECT COUNT(*) FROM sightings").fetchone()[0] == 5
+
+
+def test_two_collectors_in_a_shared_subscription_split_the_events_without_overlap(tmp_path, broker, day):
+    command = [
+        sys.executable,
+        "-m",
+        "edge.cli",
+        "collect",
+        "--broker",
+        f"127.0.0.1:{broker.port}",
+        "--share",
+        "tracers",
+    ]
+    collectors = [
+        subprocess.Popen([*command, "--db", str(tmp_path / f"c{i}.sqlite")], stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    try:
+        for c in collectors:
+            assert "collecting $share/tracers/" in c.stderr.readline()
+        sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        sender.connect("127.0.0.1", broker.port)
+        sender.loop_start()
+        sent = []
+        for n in range(20):
+            event = dict(day[n % len(day)], event_id=f"00000000-0000-4000-8000-{n:012d}")
+            sent.append(event["event_id"])
+            sender.publish("traceon/campus/x/unit-1/events", json.dumps(event), qos=1).wait_for_publish(5)
+        time.sleep(1.5)
+        sender.disconnect()
+        sender.loop_stop()
+    finally:
+        for c in collectors:
+            c.send_signal(signal.SIGTERM)
+            c.communicate(timeout=20)
+    stored = [
+        {
+            row[0]
+            for row in sightings.open_store(str(tmp_path / f"c{i}.sqlite")).execute("SELECT event_id FROM sightings")
+        }
+        for i in range(2)
+    ]
+    assert stored[0] | stored[1] == set(sent)
+    assert not stored[0] & stored[1]
+    assert stored[0] and stored[1]  # both took a share
