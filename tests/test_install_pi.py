@@ -1,0 +1,49 @@
+"""tools/install-pi.sh: a dry run prints every step and changes nothing; a 32-bit target is refused."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+SCRIPT = ROOT / "tools" / "install-pi.sh"
+
+
+def run(*args):
+    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_a_dry_run_for_64_bit_prints_every_step_and_changes_nothing():
+    touched = [Path("/opt/traceon-edge"), Path("/etc/traceon-edge"), Path("/etc/systemd/system/traceon-edge.service")]
+    before = [p.exists() for p in touched]
+    result = run("--dry-run", "--arch", "arm64")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for expected in (
+        "apt-get install -y python3-venv python3-pip mosquitto-clients python3-picamera2 python3-lgpio",
+        "usermod -aG video,gpio traceon",
+        "python3 -m venv --system-site-packages /opt/traceon-edge/venv",
+        f"/opt/traceon-edge/venv/bin/pip install --quiet --upgrade {ROOT}",
+        "chmod 0600 /etc/traceon-edge/facehash.key",
+        "install -m 0644 " + str(ROOT / "systemd" / "traceon-edge.service"),
+        "systemctl enable traceon-edge",
+        "systemctl restart traceon-edge",
+    ):
+        assert expected in out
+    assert [p.exists() for p in touched] == before
+
+
+@pytest.mark.parametrize("arch", ["armhf", "armv7l", "armel"])
+def test_a_32_bit_target_is_refused_with_the_reason(arch):
+    result = run("--dry-run", "--arch", arch)
+    assert result.returncode == 3
+    assert f"this is a 32-bit system ({arch})" in result.stderr
+    assert "64-bit Raspberry Pi OS" in result.stderr
+    assert result.stdout == ""
+
+
+def test_an_unknown_option_is_refused():
+    result = run("--dryrun")
+    assert result.returncode == 2 and "unknown option --dryrun" in result.stderr
