@@ -135,14 +135,14 @@ class Runtime:
         b = self.cfg.burst
         interval = b.duration / b.frames
         stepped = self.cfg.source.kind == "video" and not self.cfg.source.realtime
-        skip = max(0, round(interval * 30) - 1) if stepped else 0  # a file played fast: spread by frames
         frames, started = [], time.time()
         for i in range(b.frames):
             frame = self.camera.read()
             if frame is None:
                 break
             frames.append(frame)
-            if stepped:
+            if stepped:  # a file played as fast as possible: spread the burst by the file's own frame rate
+                skip = max(0, round(interval * (self.camera.fps or 30)) - 1)
                 for _ in range(skip):
                     self.camera.read()
             elif i + 1 < b.frames:

@@ -88,9 +88,10 @@ def group(frames: list[list[Face]], threshold: float, rules: TrustRules | None =
     persons: list[Person] = []
     for index, faces in enumerate(frames):
         candidates = []
+        means = [person.embedding for person in persons]
         for fi, face in enumerate(faces):
             for pi, person in enumerate(persons):
-                score = _match(person, face, index, threshold, rules)
+                score = _match(person, means[pi], face, index, threshold, rules)
                 if score is not None:
                     candidates.append((score, pi, fi))
         taken_persons, taken_faces = set(), set()
@@ -105,10 +106,11 @@ def group(frames: list[list[Face]], threshold: float, rules: TrustRules | None =
     return persons
 
 
-def _match(person: Person, face: Face, index: int, threshold: float, rules: TrustRules) -> float | None:
+def _match(
+    person: Person, mean: np.ndarray | None, face: Face, index: int, threshold: float, rules: TrustRules
+) -> float | None:
     last_frame, last_face = person.last
     overlap = iou(face.box, last_face.box) if index - last_frame <= CONTINUITY_GAP else 0.0
-    mean = person.embedding
     similarity = float(face.embedding @ mean) if mean is not None and rules.trusts(face) else None
     if similarity is not None and similarity >= threshold:
         return similarity + overlap

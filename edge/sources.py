@@ -146,6 +146,11 @@ class Camera:
             self._drop("returned no frame")
         return frame
 
+    @property
+    def fps(self) -> float | None:
+        """The frame rate of a video file (None for live cameras and image folders)."""
+        return getattr(self._source, "fps", None)
+
     def _reopen(self) -> bool:
         if self.ended or time.monotonic() < self._retry_at:
             return False

@@ -50,11 +50,8 @@ def unit(v: np.ndarray) -> np.ndarray:
 
 def verification(emb: np.ndarray, index: dict, pairs: list[lfw.Pair]) -> dict:
     sim = np.array([float(emb[index[p.a]] @ emb[index[p.b]]) for p in pairs])
-    same = np.array([p.same for p in pairs])
-    mean, std = lfw.ten_fold_accuracy(sim, same)
-    tar, _ = lfw.tar_at_far(sim, same, 1e-3)
-    threshold = lfw.best_threshold(sim, same)
-    return {"acc": mean, "std": std, "tar": tar, "threshold": threshold, "decisions": sim >= threshold}
+    result = lfw.scores(sim, np.array([p.same for p in pairs]))
+    return {**result, "decisions": sim >= result["threshold"]}
 
 
 def faces_decisions(recogniser_path: Path) -> list[str]:
