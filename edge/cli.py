@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from edge import __version__
+from edge.commands import deploy as deploy_defaults
 from edge.errors import TraceonError
 from edge.facehash import load_key, write_key_file
 
@@ -73,6 +74,38 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--config", type=Path, default=Path("/etc/traceon-edge/config.yaml"), metavar="FILE")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
+    deploy = commands.add_parser(
+        "deploy",
+        help="push a config to units over ssh: validate, swap, reload, confirm, roll back on failure",
+        description="Push CONFIG to each unit over the system's ssh (your ~/.ssh/config, keys and known_hosts; "
+        "never a password prompt). Each unit validates it with its own version, swaps it in atomically "
+        "(keeping the previous file), reloads the daemon and waits until its health reports the new config's "
+        "fingerprint; if any of that fails it puts the previous config back. Exit 0 only if every unit is OK.",
+    )
+    deploy.add_argument("targets", nargs="*", metavar="HOST[:PORT] ... CONFIG", help="units, then the config file")
+    deploy.add_argument("--hosts-file", type=Path, metavar="FILE", help="lines of `HOST[:PORT] [CONFIG]`")
+    deploy.add_argument("--dry-run", action="store_true", help="show each unit's diff and validation, change nothing")
+    deploy.add_argument("--ssh-config", type=Path, metavar="FILE", help="an ssh_config file instead of ~/.ssh/config")
+    deploy.add_argument("--timeout", type=float, default=60.0, metavar="S", help="wait this long for the new health")
+    deploy.add_argument("--live", type=Path, default=deploy_defaults.DEFAULT_LIVE, help="the config's path on the unit")
+    deploy.add_argument(
+        "--remote-command", default=deploy_defaults.DEFAULT_REMOTE, metavar="CMD", help="traceon-edge on the unit"
+    )
+    deploy.add_argument("--reload", default=deploy_defaults.DEFAULT_RELOAD, metavar="CMD", help="run on the unit")
+
+    install = commands.add_parser(
+        "install-config",
+        help="the unit's side of `deploy` (reads the new config on stdin)",
+        description="Used by `deploy` over ssh: read SIZE bytes of config on stdin, check SHA256, validate, swap "
+        "atomically, reload, wait for the health fingerprint, roll back on failure. JSON lines on stdout.",
+    )
+    install.add_argument("--live", type=Path, required=True)
+    install.add_argument("--sha256", required=True)
+    install.add_argument("--size", type=int, required=True)
+    install.add_argument("--reload", default=deploy_defaults.DEFAULT_RELOAD, metavar="CMD")
+    install.add_argument("--timeout", type=float, default=60.0)
+    install.add_argument("--dry-run", action="store_true")
+
     collect = commands.add_parser(
         "collect",
         help="store the units' events (contact tracers)",
@@ -97,6 +130,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _deploy(args) -> int:
+    from edge import config
+    from edge.commands import deploy
+
+    if args.hosts_file:
+        if len(args.targets) > 1:
+            raise deploy.DeployError("with --hosts-file, give at most one CONFIG (the default for its lines)")
+        targets = deploy.read_hosts_file(args.hosts_file, Path(args.targets[0]) if args.targets else None)
+    elif len(args.targets) < 2:
+        raise deploy.DeployError("give one or more units and then the config file: deploy HOST[:PORT] ... CONFIG")
+    else:
+        config_file = Path(args.targets[-1])
+        targets = [deploy.Target(*deploy.parse_host(h), config_file) for h in args.targets[:-1]]
+    options = deploy.Options(args.live, args.remote_command, args.reload, args.timeout, args.dry_run, args.ssh_config)
+    try:
+        return deploy.run(targets, options)
+    except config.ConfigError as e:
+        print(f"traceon-edge: not deployed anywhere: {e}", file=sys.stderr)
+        return config.EX_CONFIG
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -113,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "collect":
                 return tracing.collect(args.broker, args.db, args.prefix, args.share)
             return tracing.trace(args.facehash, args.db, args.stride, args.since, args.format)
+        if args.command == "deploy":
+            return _deploy(args)
+        if args.command == "install-config":
+            from edge.commands import install_config
+
+            return install_config.main(args)
         if args.command == "status":
             import json
 

@@ -27,7 +27,7 @@ def _outbox(path) -> dict:
         return {"path": str(path), "error": f"cannot read the outbox: {e}"}
 
 
-def _retained_health(cfg: config.Config, timeout: float = 3.0) -> dict:
+def retained_health(cfg: config.Config, timeout: float = 3.0) -> dict:
     import paho.mqtt.client as mqtt
 
     topics = Topics(cfg.mqtt.topic_prefix, cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device)
@@ -71,7 +71,7 @@ def collect(path) -> dict:
         "key_id": load_key(cfg.facehash.key_file).id,
         "outbox": _outbox(cfg.outbox.path),
     }
-    report.update(_retained_health(cfg))
+    report.update(retained_health(cfg))
     return report
 
 

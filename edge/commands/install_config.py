@@ -1,0 +1,193 @@
+"""`traceon-edge install-config`: the unit's half of `deploy`, run over SSH with the new file on stdin.
+
+One transaction per call, finished on the unit even if the SSH connection drops half-way (SIGHUP and
+broken pipes are ignored): take exactly the announced bytes and checksum (a cut copy changes nothing),
+validate with this unit's own version, keep the live file as `<live>.previous`, swap atomically, reload,
+and wait until the daemon's health reports the new fingerprint — otherwise put the previous file back,
+reload again and confirm it. Progress and the outcome are JSON lines on stdout for `deploy` to read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import syslog
+import time
+from pathlib import Path
+
+from edge import __version__, config
+
+DEFAULT_RELOAD = "systemctl reload traceon-edge.service"
+
+
+class Reporter:
+    """JSON lines to `deploy`; silent once the connection is gone, so the transaction still completes."""
+
+    def __init__(self, out):
+        self.out = out
+
+    def __call__(self, **message) -> None:
+        if "result" in message or message.get("step") == "rollback":
+            syslog.syslog(syslog.LOG_NOTICE, f"config deploy: {message}")
+        with contextlib.suppress(OSError, ValueError):
+            self.out.write(json.dumps(message) + "\n")
+            self.out.flush()
+
+
+def write_atomic(path: Path, content: bytes, like: Path | None = None) -> None:
+    """Temp file beside `path`, fsync, rename, fsync the folder: after a power cut, old or new, never half."""
+    temp = path.with_name(f".{path.name}.incoming-{os.getpid()}")
+    try:
+        with open(temp, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        if like is not None and like.exists():  # the live file's owner and mode (root:traceon 0640 on a unit)
+            st = like.stat()
+            os.chmod(temp, st.st_mode & 0o7777)
+            with contextlib.suppress(PermissionError):
+                os.chown(temp, st.st_uid, st.st_gid)
+        os.replace(temp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def read_exactly(stream, size: int) -> bytes:
+    chunks, got = [], 0
+    while got < size:
+        chunk = stream.read(min(65536, size - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def wait_for_fingerprint(live: Path, expected: str, timeout: float) -> str | None:
+    """None once the daemon's health reports `expected`; else what it last reported, for the message."""
+    from edge.commands.status import retained_health
+
+    deadline, seen = time.monotonic() + timeout, "no health report came"
+    while True:
+        try:
+            report = retained_health(config.load(live), timeout=min(3.0, max(0.5, deadline - time.monotonic())))
+        except config.ConfigError as e:
+            return f"the live config cannot be read: {e}"
+        health = report.get("health") or {}
+        if health.get("config") == expected and report.get("status") == "online":
+            return None
+        if health.get("config"):
+            seen = f"it last reported config {health['config']} ({report.get('status')})"
+        elif "unreachable" in report.get("broker", ""):
+            seen = f"the broker is {report['broker']}"
+        if time.monotonic() >= deadline:
+            return f"the daemon did not report config {expected} within {timeout:g} s: {seen}"
+        time.sleep(0.5)
+
+
+def reload(command: str) -> str | None:
+    """None if the reload command succeeded, else why not."""
+    try:
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return f"`{command}` did not finish within 60 s"
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip().splitlines()
+        return f"`{command}` failed (exit {done.returncode})" + (f": {said[-1]}" if said else "")
+    return None
+
+
+def install(
+    live: Path,
+    sha256: str,
+    size: int,
+    reload_command: str = DEFAULT_RELOAD,
+    timeout: float = 60.0,
+    dry_run: bool = False,
+    stdin=None,
+    out=None,
+) -> int:
+    report = Reporter(out or sys.stdout)
+    software = f"traceon-edge {__version__}"
+    content = read_exactly(stdin or sys.stdin.buffer, size)
+    if len(content) != size or hashlib.sha256(content).hexdigest() != sha256:
+        got = f"{len(content)} of {size} bytes"
+        report(
+            result="failed",
+            software=software,
+            message=f"the copy arrived cut short or damaged ({got}): nothing changed",
+        )
+        return 1
+    live = live.resolve() if live.exists() else live
+    new = config.fingerprint_of(content)
+    old_content = live.read_bytes() if live.exists() else b""
+    old = config.fingerprint_of(old_content) if old_content else None
+    with open(live.parent / ".deploy.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one deploy at a time per unit
+        staged = live.with_name(f".{live.name}.staged-{os.getpid()}")
+        try:
+            write_atomic(staged, content, like=live)
+            try:
+                config.load(staged)  # this unit's version, this unit's key and files
+            except config.ConfigError as e:
+                message = str(e).replace(str(staged), "the new config")
+                report(result="refused", software=software, fingerprint=new, running=old, message=message)
+                return 1
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                staged.unlink()
+        diff = "".join(
+            difflib.unified_diff(
+                old_content.decode(errors="replace").splitlines(keepends=True),
+                content.decode(errors="replace").splitlines(keepends=True),
+                f"{live} (live)",
+                f"{live} (new)",
+            )
+        )
+        if dry_run:
+            report(result="dry-run", software=software, fingerprint=new, running=old, diff=diff)
+            return 0
+        if new == old:
+            report(result="unchanged", software=software, fingerprint=new, running=old, message="already live")
+            return 0
+        if old_content:
+            write_atomic(live.with_name(live.name + ".previous"), old_content, like=live)
+        write_atomic(live, content, like=live)
+        report(step="swapped", fingerprint=new, previous=old)
+        why = reload(reload_command) or wait_for_fingerprint(live, new, timeout)
+        if why is None:
+            report(result="applied", software=software, fingerprint=new, previous=old, diff=diff)
+            return 0
+        report(step="rollback", message=why)
+        if not old_content:
+            live.unlink()
+            report(result="rolled-back", software=software, fingerprint=new, running=None, message=why)
+            return 1
+        write_atomic(live, old_content, like=live)
+        # Wait even if the reload command failed: a daemon restarted by systemd comes back on its own.
+        reloaded = reload(reload_command)
+        again = wait_for_fingerprint(live, old, timeout)
+        if again is not None:
+            why += f"; the previous config is back in place but the daemon has not confirmed it ({reloaded or again})"
+        running = old if again is None else None
+        report(result="rolled-back", software=software, fingerprint=new, running=running, message=why)
+        return 1
+
+
+def main(args) -> int:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped SSH connection must not stop a half-done swap
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    return install(args.live, args.sha256, args.size, args.reload, args.timeout, args.dry_run)

@@ -1,0 +1,306 @@
+"""`traceon-edge deploy` against a real sshd on loopback, with a real daemon (and broker) behind it.
+
+The daemon runs under a small supervisor that restarts it when it exits, as systemd's Restart= does on
+a unit, so "reload" can be a SIGHUP (ExecReload) or a restart.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Subscriber, free_port
+from test_daemon import faces_folder, write_config
+
+from edge import config
+from edge.commands import deploy
+
+SSHD = Path("/usr/sbin/sshd")
+CLI = [sys.executable, "-m", "edge.cli"]
+
+
+class Sshd:
+    """OpenSSH's sshd on 127.0.0.1 with its own host key; one client key authorised for the current user."""
+
+    def __init__(self, directory: Path):
+        if not SSHD.exists():
+            pytest.fail("openssh-server is not installed: tools/test.sh installs it (apt-get install openssh-server)")
+        directory.mkdir()
+        self.dir, self.port = directory, free_port()
+        for name in ("host_key", "client_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", directory / name], check=True)
+        (directory / "authorized_keys").write_text((directory / "client_key.pub").read_text())
+        (directory / "known_hosts").write_text("traceon-test-unit " + (directory / "host_key.pub").read_text())
+        conf = directory / "sshd_config"
+        conf.write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {directory}/host_key\nPidFile {directory}/sshd.pid\n"
+            f"AuthorizedKeysFile {directory}/authorized_keys\nStrictModes no\nUsePAM no\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+            f"AllowUsers {getpass.getuser()}\nLogLevel ERROR\n"
+        )
+        if os.geteuid() == 0:
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # its privilege-separation directory
+        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", conf], stderr=subprocess.DEVNULL)
+        wait_listening(self.port, "sshd")
+
+    def client_config(self, ports: dict[str, int]) -> Path:
+        """An ssh_config naming each host alias's port; everything else as a technician's laptop would have it."""
+        path = self.dir / "ssh_config"
+        hosts = "".join(f"Host {alias}\n  Port {port}\n" for alias, port in ports.items())
+        path.write_text(
+            f"{hosts}Host *\n  HostName 127.0.0.1\n  User {getpass.getuser()}\n  IdentityFile {self.dir}/client_key\n"
+            f"  IdentitiesOnly yes\n  UserKnownHostsFile {self.dir}/known_hosts\n  GlobalKnownHostsFile /dev/null\n"
+            "  StrictHostKeyChecking yes\n  HostKeyAlias traceon-test-unit\n  LogLevel ERROR\n"
+        )
+        return path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+class CuttingRelay:
+    """A TCP relay to sshd that cuts the connection once the client has sent `limit` bytes: a link that dies."""
+
+    def __init__(self, target_port: int, limit: int):
+        self.target_port, self.limit, self.cuts = target_port, limit, 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, counted: bool) -> None:
+        sent = 0
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+                sent += len(chunk)
+                if counted and sent > self.limit:
+                    self.cuts += 1
+                    break
+        except OSError:
+            pass
+        for s in (source, sink):
+            s.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def wait_listening(port: int, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    pytest.fail(f"{what} did not start listening within 10 s")
+
+
+class Supervised:
+    """`traceon-edge run` restarted whenever it exits, as systemd's Restart= does; its pid in a file."""
+
+    def __init__(self, live: Path, log: Path):
+        self.live, self.pidfile, self.log = live, live.parent / "daemon.pid", log
+        self.starts, self._stop = 0, threading.Event()
+        self.process: subprocess.Popen | None = None
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with open(self.log, "a") as log:
+                self.process = subprocess.Popen([*CLI, "run", "--config", str(self.live)], stderr=log)
+            self.starts += 1
+            self.pidfile.write_text(str(self.process.pid))
+            self.process.wait()
+            self._stop.wait(0.5)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+        self.thread.join(10)
+
+
+class Unit:
+    def __init__(self, tmp_path: Path, broker, sshd: Sshd):
+        self.dir = tmp_path / "unit"
+        self.dir.mkdir()
+        source = f"{{kind: images, path: {faces_folder(tmp_path)}, loop: true}}"
+        self.live = write_config(self.dir, broker.port, "{kind: manual}", source, upsample=0, name="config.yaml")
+        self.original = self.live.read_text()
+        self.health = Subscriber(broker.port, "traceon/+/+/+/health", "deploy-health-watch")
+        self.daemon = Supervised(self.live, tmp_path / "daemon.log")
+        assert self.wait_health(config.fingerprint(self.live), 60), "the daemon never reported its config"
+        self.laptop = tmp_path / "laptop"
+        self.laptop.mkdir()
+        self.ssh_config = sshd.client_config({"unit-a": sshd.port, "unit-gone": free_port()})
+
+    def latest_health(self) -> str | None:
+        reports = [json.loads(p) for _, p, _ in self.health.messages]
+        return reports[-1]["config"] if reports else None
+
+    def wait_health(self, fingerprint: str, timeout: float = 30) -> bool:
+        return self.health.wait_for(lambda s: self.latest_health() == fingerprint, timeout)
+
+    def edited(self, name: str, old: str, new: str, text: str | None = None) -> Path:
+        """The technician's copy of the config, with one change."""
+        text = text if text is not None else self.original
+        assert old in text
+        path = self.laptop / name
+        path.write_text(text.replace(old, new))
+        return path
+
+    def deploy(self, *args: str, reload: str | None = None, ssh_config: Path | None = None, timeout=15):
+        command = [*CLI, "deploy", "--ssh-config", str(ssh_config or self.ssh_config), "--timeout", str(timeout)]
+        command += ["--live", str(self.live), "--remote-command", f"{sys.executable} -m edge.cli"]
+        command += ["--reload", reload or f"kill -HUP $(cat {self.daemon.pidfile})", *args]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        print(done.stdout, done.stderr)
+        return done
+
+    def leftovers(self) -> list[str]:
+        return sorted(p.name for p in self.dir.iterdir() if ".incoming-" in p.name or ".staged-" in p.name)
+
+    def close(self) -> None:
+        self.daemon.stop()
+        self.health.close()
+
+
+@pytest.fixture
+def sshd(tmp_path):
+    server = Sshd(tmp_path / "sshd")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def unit(tmp_path, broker, sshd):
+    u = Unit(tmp_path, broker, sshd)
+    yield u
+    u.close()
+
+
+def test_a_good_config_lands_and_the_health_shows_its_fingerprint(unit):
+    new = unit.edited("config.yaml", "frames: 10", "frames: 4")
+    fingerprint = config.fingerprint(new)
+    done = unit.deploy("unit-a", str(new))
+    assert done.returncode == 0
+    assert unit.live.read_text() == new.read_text()
+    assert (unit.dir / "config.yaml.previous").read_text() == unit.original
+    assert unit.wait_health(fingerprint, 5), "the daemon does not report the new config"
+    row = next(line for line in done.stdout.splitlines() if line.startswith("unit-a "))
+    assert "applied" in row and fingerprint in row
+    assert unit.leftovers() == []
+    again = unit.deploy("unit-a", str(new))  # the same file again: nothing to do
+    assert again.returncode == 0 and "unchanged" in again.stdout
+
+
+def test_dry_run_shows_the_diff_and_changes_nothing(unit):
+    new = unit.edited("config.yaml", "frames: 10", "frames: 4")
+    done = unit.deploy("--dry-run", "unit-a", str(new))
+    assert done.returncode == 0
+    assert "-burst: {frames: 10" in done.stdout and "+burst: {frames: 4" in done.stdout
+    assert "dry-run" in done.stdout
+    assert unit.live.read_text() == unit.original
+    assert not (unit.dir / "config.yaml.previous").exists()
+
+
+def test_a_config_valid_locally_but_refused_on_the_unit_changes_nothing(unit):
+    old = config.fingerprint(unit.live)
+    # The key file exists on the laptop (the structure check does not look) but not on the unit.
+    new = unit.edited("config.yaml", str(unit.dir / "unit.key"), "/etc/traceon-edge/no-such.key")
+    done = unit.deploy("unit-a", str(new))
+    assert done.returncode == 1
+    assert "refused" in done.stdout
+    assert "facehash.key_file" in done.stdout and "no-such.key" in done.stdout
+    assert unit.live.read_text() == unit.original
+    assert unit.leftovers() == []
+    time.sleep(2)
+    assert unit.latest_health() == old
+
+
+def test_a_daemon_that_fails_to_come_back_is_rolled_back_to_the_previous_config(unit, tmp_path):
+    old = config.fingerprint(unit.live)
+    (unit.dir / "blocker").write_text("a file where the outbox folder should be")
+    # Valid everywhere, but the daemon cannot open its outbox and exits at every start.
+    new = unit.edited("config.yaml", f"path: {unit.dir / 'outbox.sqlite'}", f"path: {unit.dir}/blocker/outbox.sqlite")
+    starts = unit.daemon.starts
+    restart = f"kill -TERM $(cat {unit.daemon.pidfile})"  # `systemctl restart`, with Restart= bringing it back
+    done = unit.deploy("unit-a", str(new), reload=restart, timeout=10)
+    assert done.returncode == 1
+    assert "rolled-back" in done.stdout and f"{old} kept" in done.stdout
+    assert unit.live.read_text() == unit.original
+    assert unit.daemon.starts >= starts + 2  # it was restarted on the new config (and died), then on the old
+    assert unit.wait_health(old, 10), "the daemon is not back on its previous config"
+    assert unit.daemon.process.poll() is None
+
+
+def test_a_connection_cut_mid_copy_keeps_the_previous_config(unit, sshd):
+    old = config.fingerprint(unit.live)
+    relay = CuttingRelay(sshd.port, limit=200_000)
+    try:
+        cut = sshd.client_config({"unit-cut": relay.port})
+        padding = "".join(f"# note {i:06d}: {'x' * 60}\n" for i in range(8000))  # ~580 KB: the cut lands mid-copy
+        new = unit.edited("config.yaml", "frames: 10", "frames: 4", text=unit.original + padding)
+        done = unit.deploy("unit-cut", str(new), ssh_config=cut)
+    finally:
+        relay.close()
+    assert relay.cuts == 1
+    assert done.returncode == 1
+    assert "cut during the copy" in done.stdout and "nothing changed" in done.stdout
+    time.sleep(1)  # the unit's side has seen the end of its input by now
+    assert unit.live.read_text() == unit.original
+    assert unit.leftovers() == []
+    assert unit.latest_health() == old
+
+
+def test_several_hosts_from_a_hosts_file_get_a_summary_line_each(unit):
+    good = unit.edited("a.yaml", "frames: 10", "frames: 5")
+    other = unit.edited("b.yaml", "device: d1", "device: d2")
+    hosts = unit.laptop / "units.txt"
+    hosts.write_text("# doorway units\nunit-a a.yaml\nunit-gone b.yaml   # switched off today\n")
+    done = unit.deploy("--hosts-file", str(hosts))
+    assert done.returncode == 1
+    rows = {line.split()[0]: line for line in done.stdout.splitlines() if line.startswith("unit-")}
+    assert "applied" in rows["unit-a"] and config.fingerprint(good) in rows["unit-a"]
+    assert "unreachable" in rows["unit-gone"] and "Connection refused" in rows["unit-gone"]
+    assert "1 of 2 unit(s) OK" in done.stdout
+    assert unit.live.read_text() == good.read_text() and other.exists()
+
+
+def test_local_checks_refuse_before_any_connection(tmp_path):
+    good = write_config(tmp_path, 1883, "{kind: manual}", "{kind: webcam}", name="good.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text().replace("burst: {", "burst: {framez: 3, "))
+    no_ssh = {**os.environ, "PATH": str(tmp_path / "empty")}  # any ssh call would fail differently
+    done = subprocess.run([*CLI, "deploy", "unit-a", str(bad)], capture_output=True, text=True, env=no_ssh)
+    assert done.returncode == config.EX_CONFIG
+    assert "not deployed anywhere" in done.stderr and "burst.framez: unknown key" in done.stderr
+    hosts = tmp_path / "hosts"
+    hosts.write_text("unit-a\nunit-b\n")
+    with pytest.raises(deploy.DeployError, match="would both report as unit s1/door/d1"):
+        deploy.check_locally(deploy.read_hosts_file(hosts, good))
+    assert deploy.parse_host("[::1]:2222") == ("::1", 2222)
+    assert deploy.parse_host("pi@door-3:22") == ("pi@door-3", 22)
+    with pytest.raises(deploy.DeployError, match="port"):
+        deploy.parse_host("door-3:ssh")
