@@ -112,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Subscribe to the units' events and store them, once per event id.",
     )
     collect.add_argument("--broker", required=True, metavar="HOST:PORT")
-    collect.add_argument("--db", required=True, metavar="URL", help="a SQLite file path or sqlite:///path")
+    collect.add_argument(
+        "--db", required=True, metavar="URL", help="a SQLite file path, sqlite:///path or postgresql://user@host/db"
+    )
     collect.add_argument("--prefix", default="traceon", help="the units' topic prefix")
     collect.add_argument("--share", metavar="GROUP", help="join an MQTT 5 shared subscription group")
 
@@ -123,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "every other FaceHash seen at the same checkpoint within the stride.",
     )
     trace.add_argument("facehash", metavar="FACEHASH")
-    trace.add_argument("--db", required=True, metavar="URL")
+    trace.add_argument("--db", required=True, metavar="URL", help="as for collect")
     trace.add_argument("--stride", default="30m", help="co-presence window before and after (e.g. 30m)")
     trace.add_argument("--since", default="14d", help="how far back to look (e.g. 14d)")
     trace.add_argument("--format", choices=("table", "csv", "json"), default="table")

@@ -2,14 +2,16 @@
 
 `collect` subscribes to the units' events and stores them; `trace` finds every sighting of one person
 (Hamming match under the calibrated threshold, not equality) and every other FaceHash seen at the same
-checkpoint within the stride before or after. SQLite here; the SQL is kept portable.
+checkpoint within the stride before or after. A SQLite file, or PostgreSQL for many units.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,20 +33,74 @@ class TraceError(TraceonError, ValueError):
     """A trace that cannot be run as asked."""
 
 
-def open_store(url: str) -> sqlite3.Connection:
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    if "://" in path:
-        raise TraceError(f"unsupported database URL {url!r}: use a file path or sqlite:///path")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=30)
-    db.executescript(SCHEMA)
-    return db
+class Store:
+    """A SQLite file or a PostgreSQL database behind one small interface (the SQL itself is portable)."""
+
+    def __init__(self, url: str):
+        if url.startswith(("postgresql://", "postgres://")):
+            try:
+                import psycopg
+            except ImportError:
+                raise TraceError("a PostgreSQL store needs psycopg: pip install 'traceon-edge[postgres]'") from None
+            try:
+                self.db = psycopg.connect(url)
+            except psycopg.Error as e:
+                raise TraceError(f"cannot connect to the database {redacted(url)}: {e}") from None
+            self.mark, self.kind = "%s", "postgresql"
+        else:
+            path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+            if "://" in path:
+                raise TraceError(f"unsupported database URL {url!r}: use a file path, sqlite:///path or postgresql://")
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=30)
+            self.mark, self.kind = "?", "sqlite"
+        for attempt in range(3):  # collectors starting together race to create the tables in PostgreSQL
+            try:
+                with self.transaction():
+                    for statement in filter(str.strip, SCHEMA.split(";")):
+                        self.execute(statement)
+                break
+            except Exception:
+                if self.kind == "sqlite" or attempt == 2:
+                    raise
+                time.sleep(0.2)
+
+    def execute(self, sql: str, params: tuple | list = ()):
+        return self.db.execute(sql.replace("?", self.mark), params)
+
+    def executemany(self, sql: str, rows: list) -> None:
+        self.db.cursor().executemany(sql.replace("?", self.mark), rows)
+
+    @contextlib.contextmanager
+    def transaction(self):
+        try:
+            yield
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
+
+    def close(self) -> None:
+        self.db.close()
 
 
-def store(db: sqlite3.Connection, event: dict) -> bool:
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}://{credentials.split(':')[0]}{':***' if ':' in credentials else ''}{at}{host}"
+
+
+def open_store(url: str) -> Store:
+    return Store(url)
+
+
+def store(db: Store, event: dict) -> bool:
     """Store one event; False if its id was already stored (a retry). Refuses events off the schema."""
     events.validate(event)
-    with db:
+    with db.transaction():
         cursor = db.execute(
             "INSERT INTO sightings VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
             (
@@ -90,7 +146,7 @@ class Row:
 
 
 def trace(
-    db: sqlite3.Connection,
+    db: Store,
     code: str,
     stride: datetime.timedelta,
     since: datetime.timedelta,

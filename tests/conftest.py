@@ -137,3 +137,59 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class Postgres:
+    """A throwaway PostgreSQL server (Debian's postgresql package) on 127.0.0.1:port, trust auth, fsync off."""
+
+    def __init__(self):
+        import tempfile
+
+        initdb = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not initdb:
+            pytest.fail("PostgreSQL is not installed: tools/test.sh installs it (apt-get install postgresql)")
+        self.bin = initdb[-1].parent
+        self.dir = Path(tempfile.mkdtemp(prefix="traceon-pg-"))
+        self.as_owner = []
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            shutil.chown(self.dir, "postgres")
+            self.as_owner = ["runuser", "-u", "postgres", "--"]
+        self.data, self.port = self.dir / "data", free_port()
+        self._run("initdb", "-D", self.data, "-U", "traceon", "-A", "trust", "-E", "UTF8", "--no-sync")
+        self._run(
+            "pg_ctl", "-D", self.data, "-w", "-l", self.dir / "log", "start", "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+        )  # fmt: skip
+        self.databases = 0
+
+    def _run(self, tool: str, *args) -> None:
+        subprocess.run([*self.as_owner, self.bin / tool, *map(str, args)], check=True, capture_output=True)
+
+    def new_database(self) -> str:
+        import psycopg
+
+        self.databases += 1
+        name = f"t{self.databases}"
+        with psycopg.connect(self.url("postgres"), autocommit=True) as db:
+            db.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def url(self, database: str) -> str:
+        return f"postgresql://traceon@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", self.data, "-m", "fast", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = Postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres(postgres_server) -> str:
+    """The URL of a fresh, empty database."""
+    return postgres_server.new_database()

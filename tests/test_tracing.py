@@ -12,6 +12,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 from conftest import need_data
+from test_daemon import InThread, photos_on_demand
 
 from edge import events, facehash, sightings
 from edge.facehash import FaceHasher, Key
@@ -150,3 +151,89 @@ def test_two_collectors_in_a_shared_subscription_split_the_events_without_overla
     assert stored[0] | stored[1] == set(sent)
     assert not stored[0] & stored[1]
     assert stored[0] and stored[1]  # both took a share
+
+
+def stored(url: str) -> tuple[list, list]:
+    db = sightings.open_store(url)
+    try:
+        events_ = db.execute("SELECT * FROM sightings ORDER BY event_id").fetchall()
+        persons = db.execute("SELECT * FROM persons ORDER BY event_id, position").fetchall()
+        return [tuple(r) for r in events_], [tuple(r) for r in persons]
+    finally:
+        db.close()
+
+
+def test_sqlite_and_postgresql_store_the_same_events_from_one_replay(tmp_path, broker, postgres):
+    urls = {"sqlite": str(tmp_path / "collected.sqlite"), "postgresql": postgres}
+    command = [sys.executable, "-m", "edge.cli", "collect", "--broker", f"127.0.0.1:{broker.port}", "--db"]
+    collectors = {
+        kind: subprocess.Popen([*command, url], stderr=subprocess.PIPE, text=True) for kind, url in urls.items()
+    }
+    unit = None
+    try:
+        for c in collectors.values():
+            assert "collecting" in c.stderr.readline()
+        unit = InThread(photos_on_demand(tmp_path, broker.port, "{frames: 3, duration: 0.1, cooldown: 0}"))
+        for _ in range(4):  # four bursts of the two real photos, replayed
+            time.sleep(1.5)
+            unit.daemon.inbox.fire("manual")
+        deadline = time.monotonic() + 60
+        while len(unit.delivered) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        retry = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)  # a unit's redelivery of an event already stored
+        retry.connect("127.0.0.1", broker.port)
+        retry.loop_start()
+        retry.publish("traceon/s1/door/d1/events", json.dumps(unit.delivered[0]), qos=1).wait_for_publish(5)
+        retry.disconnect()
+        retry.loop_stop()
+        time.sleep(1.5)
+    finally:
+        if unit:
+            unit.stop()
+        for c in collectors.values():
+            c.send_signal(signal.SIGTERM)
+        said = {kind: c.communicate(timeout=20)[1] for kind, c in collectors.items()}
+    delivered = len(unit.delivered)
+    assert delivered >= 4
+    for kind in urls:
+        assert f"stored {delivered}, already stored 1, refused 0" in said[kind], said[kind]
+    rows = {kind: stored(url) for kind, url in urls.items()}
+    assert rows["sqlite"] == rows["postgresql"]
+    sighted, persons = rows["sqlite"]
+    assert sorted(json.loads(r[-1])["event_id"] for r in sighted) == sorted(e["event_id"] for e in unit.delivered)
+    assert len(persons) == sum(len(e["persons"]) for e in unit.delivered) > 0
+    code = unit.delivered[0]["persons"][0]["facehash"]
+    reports = [
+        subprocess.run(
+            [sys.executable, "-m", "edge.cli", "trace", code, "--db", url, "--format", "json"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for url in urls.values()
+    ]  # fmt: skip
+    assert reports[0] == reports[1] and json.loads(reports[0])
+
+
+def test_two_collectors_sharing_the_load_into_one_postgresql_database_store_each_event_once(broker, postgres, day):
+    command = [sys.executable, "-m", "edge.cli", "collect", "--broker", f"127.0.0.1:{broker.port}"]
+    command += ["--share", "tracers", "--db", postgres]
+    collectors = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        for c in collectors:
+            assert "collecting $share/tracers/" in c.stderr.readline()
+        sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        sender.connect("127.0.0.1", broker.port)
+        sender.loop_start()
+        for n in range(20):
+            event = dict(day[n % len(day)], event_id=f"00000000-0000-4000-8000-{n:012d}")
+            sender.publish("traceon/campus/x/unit-1/events", json.dumps(event), qos=1).wait_for_publish(5)
+        time.sleep(1.5)
+        sender.disconnect()
+        sender.loop_stop()
+    finally:
+        for c in collectors:
+            c.send_signal(signal.SIGTERM)
+    said = [c.communicate(timeout=20)[1] for c in collectors]
+    counts = [int(s.split("stored ")[1].split(",")[0]) for s in said]
+    assert sum(counts) == 20 and min(counts) > 0, said  # each took a share, nobody saw an event twice
+    assert all("already stored 0" in s for s in said)
+    assert len(stored(postgres)[0]) == 20

@@ -33,7 +33,9 @@ def collect(broker: str, db_url: str, prefix: str = "traceon", share: str | None
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.on_connect = lambda c, u, f, r, p: c.subscribe(topic, qos=1)
-    client.on_subscribe = lambda *a: print(f"collecting {topic} from {broker} into {db_url}", file=out, flush=True)
+    client.on_subscribe = lambda *a: print(
+        f"collecting {topic} from {broker} into {sightings.redacted(db_url)}", file=out, flush=True
+    )
     client.on_message = on_message
     client.reconnect_delay_set(1, 30)
     signal.signal(signal.SIGTERM, lambda *_: client.disconnect())
