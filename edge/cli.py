@@ -93,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     deploy.add_argument("--reload", default=deploy_defaults.DEFAULT_RELOAD, metavar="CMD", help="run on the unit")
 
+    watch = commands.add_parser(
+        "watch",
+        help="a live view of the units on a broker: state, health and events as they arrive",
+        description="Live view of the units: redrawn once a second on a terminal, one line per change when "
+        "piped. Ctrl-C to leave.",
+    )
+    watch.add_argument("--broker", required=True, metavar="HOST:PORT")
+    watch.add_argument("--site", metavar="S", help="only this site's units")
+    watch.add_argument("--prefix", default="traceon", help="the units' topic prefix")
+
     install = commands.add_parser(
         "install-config",
         help="the unit's side of `deploy` (reads the new config on stdin)",
@@ -171,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             return tracing.trace(args.facehash, args.db, args.stride, args.since, args.format)
         if args.command == "deploy":
             return _deploy(args)
+        if args.command == "watch":
+            from edge.commands import watch
+
+            return watch.watch(args.broker, args.site, args.prefix)
         if args.command == "install-config":
             from edge.commands import install_config
 
