@@ -72,7 +72,7 @@ class Runtime:
             v = cfg.vision
             self.pipeline = FacePipeline(VisionSettings(v.working_width, v.upsample, v.threads))
             self.hasher = FaceHasher(load_key(cfg.facehash.key_file), load_scheme(), cfg.facehash.bits)
-            self.rules = TrustRules(min_face_size=v.min_face_size)
+            self.rules = TrustRules(min_face_size=v.min_face_size, continuity=cfg.source.kind != "images")
             self.identity = events.Identity(
                 cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device, self.pipeline.files.model_id
             )
@@ -147,6 +147,11 @@ class Runtime:
                     self.camera.read()
             elif i + 1 < b.frames:
                 time.sleep(max(0.0, started + (i + 1) * interval - time.time()))
+        if not frames and self.camera.ended:  # a recording that has run out: nothing more will be seen
+            if not self.stats.get("source_ended"):
+                log.warning("the source has ended (no loop): triggers make no more events")
+            self.stats["source_ended"] = 1
+            return
         burst = Burst(trigger, fired_at, time.time(), frames)
         self.stats["bursts"] += 1
         try:

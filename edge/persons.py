@@ -26,6 +26,7 @@ CONTINUITY_GAP = 2  # frames a track may miss (a blink of the detector) and stil
 class TrustRules:
     min_face_size: int = 60  # px; smaller faces are enlarged 2.5× into the 150 px chip
     min_sharpness: float = 10.0  # variance of the chip Laplacian: 0.5th percentile of lfw_dev; sample photos 50–1900
+    continuity: bool = True  # off for a folder of photos: unrelated pictures, a box in one says nothing of the next
 
     def trusts(self, face: Face) -> bool:
         return face.quality.size >= self.min_face_size and face.quality.sharpness >= self.min_sharpness
@@ -110,7 +111,7 @@ def _match(
     person: Person, mean: np.ndarray | None, face: Face, index: int, threshold: float, rules: TrustRules
 ) -> float | None:
     last_frame, last_face = person.last
-    overlap = iou(face.box, last_face.box) if index - last_frame <= CONTINUITY_GAP else 0.0
+    overlap = iou(face.box, last_face.box) if rules.continuity and index - last_frame <= CONTINUITY_GAP else 0.0
     similarity = float(face.embedding @ mean) if mean is not None and rules.trusts(face) else None
     if similarity is not None and similarity >= threshold:
         return similarity + overlap

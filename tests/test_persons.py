@@ -52,6 +52,16 @@ def test_two_people_across_frames_stay_two_persons(pipeline):
     assert sorted(p.frames for p in persons) == [[0, 1], [0, 2]]
 
 
+def test_a_folder_of_photos_is_grouped_by_face_alone_not_by_where_the_box_sits(pipeline):
+    # Two people photographed in the same spot, one after the other: as video frames their boxes
+    # would continue a track; as a folder of unrelated photos they must stay two persons.
+    photos = [need_data("faces", "alex_lacamoire", "2.jpg"), need_data("faces", "lin_manuel_miranda", "1.png")]
+    photos += [need_data("faces", "alex_lacamoire", "3.jpg")]
+    burst = burst_of(pipeline, photos)
+    as_photos = group(burst, pipeline.threshold, TrustRules(continuity=False))
+    assert sorted(p.frames for p in as_photos) == [[0, 2], [1]]
+
+
 def test_the_aggregate_is_closer_to_each_view_than_views_are_to_each_other(pipeline):
     frames = burst_of(pipeline, sorted(need_data("faces", "kit_harington").iterdir()))
     (person,) = group(frames, pipeline.threshold)
