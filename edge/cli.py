@@ -25,6 +25,11 @@ def _vision_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=_positive, default=1, help="interpreter threads per process")
 
 
+def _broker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", required=True, metavar="HOST:PORT")
+    parser.add_argument("--prefix", default="traceon", help="the units' topic prefix")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="traceon-edge", description=__doc__)
     parser.add_argument("--version", action="version", version=f"traceon-edge {__version__}")
@@ -99,9 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Live view of the units: redrawn once a second on a terminal, one line per change when "
         "piped. Ctrl-C to leave.",
     )
-    watch.add_argument("--broker", required=True, metavar="HOST:PORT")
+    _broker_options(watch)
     watch.add_argument("--site", metavar="S", help="only this site's units")
-    watch.add_argument("--prefix", default="traceon", help="the units' topic prefix")
 
     install = commands.add_parser(
         "install-config",
@@ -110,8 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         "atomically, reload, wait for the health fingerprint, roll back on failure. JSON lines on stdout.",
     )
     install.add_argument("--live", type=Path, required=True)
-    install.add_argument("--sha256", required=True)
-    install.add_argument("--size", type=int, required=True)
+    install.add_argument("--sha256")
+    install.add_argument("--size", type=int)
+    install.add_argument("--query", action="store_true", help="only report the live config, after any deploy")
     install.add_argument("--reload", default=deploy_defaults.DEFAULT_RELOAD, metavar="CMD")
     install.add_argument("--timeout", type=float, default=60.0)
     install.add_argument("--dry-run", action="store_true")
@@ -121,11 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="store the units' events (contact tracers)",
         description="Subscribe to the units' events and store them, once per event id.",
     )
-    collect.add_argument("--broker", required=True, metavar="HOST:PORT")
+    _broker_options(collect)
     collect.add_argument(
         "--db", required=True, metavar="URL", help="a SQLite file path, sqlite:///path or postgresql://user@host/db"
     )
-    collect.add_argument("--prefix", default="traceon", help="the units' topic prefix")
     collect.add_argument("--share", metavar="GROUP", help="join an MQTT 5 shared subscription group")
 
     trace = commands.add_parser(

@@ -82,6 +82,22 @@ def test_a_facehash_of_another_key_is_refused_clearly(tmp_path, pipeline, day):
     assert result.returncode == 1 and "cannot be linked" in result.stderr
 
 
+def publish(port: int, messages: list[tuple[str, bytes]]) -> None:
+    """Publish each (topic, payload) at QoS 1 and wait until the broker has it, as a unit would."""
+    sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    sender.connect("127.0.0.1", port)
+    sender.loop_start()
+    for topic, payload in messages:
+        sender.publish(topic, payload, qos=1).wait_for_publish(5)
+    sender.disconnect()
+    sender.loop_stop()
+
+
+def numbered(day: list[dict], count: int = 20) -> list[dict]:
+    """`count` distinct events (ids numbered) cycling through the day's real ones."""
+    return [dict(day[n % len(day)], event_id=f"00000000-0000-4000-8000-{n:012d}") for n in range(count)]
+
+
 def test_collect_stores_each_event_once_and_refuses_what_is_not_an_event(tmp_path, broker, day):
     db_path = tmp_path / "collected.sqlite"
     collector = subprocess.Popen(
@@ -91,15 +107,9 @@ def test_collect_stores_each_event_once_and_refuses_what_is_not_an_event(tmp_pat
     )
     try:
         assert "collecting" in collector.stderr.readline()
-        sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        sender.connect("127.0.0.1", broker.port)
-        sender.loop_start()
-        for event in [*day, day[0]]:
-            sender.publish("traceon/campus/x/unit-1/events", json.dumps(event), qos=1).wait_for_publish(5)
-        sender.publish("traceon/campus/x/unit-1/events", b'{"face": "jpeg bytes"}', qos=1).wait_for_publish(5)
+        payloads = [json.dumps(e).encode() for e in [*day, day[0]]] + [b'{"face": "jpeg bytes"}']
+        publish(broker.port, [("traceon/campus/x/unit-1/events", p) for p in payloads])
         time.sleep(1)
-        sender.disconnect()
-        sender.loop_stop()
     finally:
         collector.send_signal(signal.SIGTERM)
         _, err = collector.communicate(timeout=20)
@@ -126,17 +136,10 @@ def test_two_collectors_in_a_shared_subscription_split_the_events_without_overla
     try:
         for c in collectors:
             assert "collecting $share/tracers/" in c.stderr.readline()
-        sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        sender.connect("127.0.0.1", broker.port)
-        sender.loop_start()
-        sent = []
-        for n in range(20):
-            event = dict(day[n % len(day)], event_id=f"00000000-0000-4000-8000-{n:012d}")
-            sent.append(event["event_id"])
-            sender.publish("traceon/campus/x/unit-1/events", json.dumps(event), qos=1).wait_for_publish(5)
+        events_ = numbered(day)
+        sent = [e["event_id"] for e in events_]
+        publish(broker.port, [("traceon/campus/x/unit-1/events", json.dumps(e).encode()) for e in events_])
         time.sleep(1.5)
-        sender.disconnect()
-        sender.loop_stop()
     finally:
         for c in collectors:
             c.send_signal(signal.SIGTERM)
@@ -180,12 +183,8 @@ def test_sqlite_and_postgresql_store_the_same_events_from_one_replay(tmp_path, b
         deadline = time.monotonic() + 60
         while len(unit.delivered) < 4 and time.monotonic() < deadline:
             time.sleep(0.1)
-        retry = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)  # a unit's redelivery of an event already stored
-        retry.connect("127.0.0.1", broker.port)
-        retry.loop_start()
-        retry.publish("traceon/s1/door/d1/events", json.dumps(unit.delivered[0]), qos=1).wait_for_publish(5)
-        retry.disconnect()
-        retry.loop_stop()
+        # a unit's redelivery of an event already stored
+        publish(broker.port, [("traceon/s1/door/d1/events", json.dumps(unit.delivered[0]).encode())])
         time.sleep(1.5)
     finally:
         if unit:
@@ -220,15 +219,8 @@ def test_two_collectors_sharing_the_load_into_one_postgresql_database_store_each
     try:
         for c in collectors:
             assert "collecting $share/tracers/" in c.stderr.readline()
-        sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        sender.connect("127.0.0.1", broker.port)
-        sender.loop_start()
-        for n in range(20):
-            event = dict(day[n % len(day)], event_id=f"00000000-0000-4000-8000-{n:012d}")
-            sender.publish("traceon/campus/x/unit-1/events", json.dumps(event), qos=1).wait_for_publish(5)
+        publish(broker.port, [("traceon/campus/x/unit-1/events", json.dumps(e).encode()) for e in numbered(day)])
         time.sleep(1.5)
-        sender.disconnect()
-        sender.loop_stop()
     finally:
         for c in collectors:
             c.send_signal(signal.SIGTERM)

@@ -146,13 +146,10 @@ def deploy_one(target: Target, content: bytes, options: Options, out=sys.stdout)
     except FileNotFoundError:
         raise DeployError("no `ssh` program on this computer: install openssh-client") from None
 
-    sent = threading.Event()
-
     def send() -> None:
         try:
             ssh.stdin.write(content)
             ssh.stdin.close()
-            sent.set()
         except OSError:
             pass  # the connection went; ssh's exit status and stderr say why
 
@@ -183,28 +180,33 @@ def deploy_one(target: Target, content: bytes, options: Options, out=sys.stdout)
             final.get("running"),
             final.get("diff", ""),
         )
-    said = stderr.splitlines()[-1] if stderr else "no message"
+    said = stderr.splitlines()[-1] if stderr else "it gave no reason"
     if code == 255 and any(s in stderr for s in UNREACHABLE):
         return Outcome(target, "unreachable", said if said.startswith("ssh:") else f"ssh: {said}")
-    if code == 255 and not sent.is_set():
-        return Outcome(target, "failed", f"the connection was cut during the copy (ssh: {said}); nothing changed")
-    if code == 255 and not swapped:
-        return Outcome(
-            target,
-            "failed",
-            f"the connection was lost before the unit answered (ssh: {said}); if the whole file had arrived the "
-            "unit finishes on its own: run deploy again to see",
-        )
-    if swapped:
-        return Outcome(
-            target,
-            "failed",
-            f"the connection was lost after the swap ({said}); the unit finishes on its own, applying or rolling "
-            "back: run deploy again to see which",
-        )
+    if code == 255:
+        return _after_lost_connection(target, options, content, said, swapped)
     if code == 127:
         said = f"{options.remote_command.split()[-1]} not found on the unit (--remote-command)"
     return Outcome(target, "failed", f"the unit gave no answer (exit {code}): {said}; nothing changed")
+
+
+def _after_lost_connection(target: Target, options: Options, content: bytes, said: str, swapped: bool) -> Outcome:
+    """Reconnect and ask what the unit runs now; its side finishes a cut-off transaction before answering."""
+    when = "after the swap" if swapped else "before the unit answered"
+    remote = [*shlex.split(options.remote_command), "install-config", "--live", str(options.live), "--query"]
+    try:
+        asked = subprocess.run(
+            _ssh(target, options, remote), capture_output=True, text=True, timeout=options.timeout * 3
+        )
+        answer = json.loads(asked.stdout.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        why = f"the connection was lost {when} (ssh: {said}) and the unit could not be asked what it runs now"
+        return Outcome(target, "failed", why + ": check it with `traceon-edge status` on the unit")
+    new, running = config.fingerprint_of(content), answer.get("running")
+    if running == new and not options.dry_run:
+        return Outcome(target, "applied", f"confirmed after reconnecting (connection lost {when})", new, running)
+    why = f"the connection was lost {when} (ssh: {said}); the unit still runs config {running}"
+    return Outcome(target, "failed", why, new, running)
 
 
 def summary(outcomes: list[Outcome]) -> str:

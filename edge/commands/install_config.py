@@ -122,21 +122,19 @@ def install(
 ) -> int:
     report = Reporter(out or sys.stdout)
     software = f"traceon-edge {__version__}"
-    content = read_exactly(stdin or sys.stdin.buffer, size)
-    if len(content) != size or hashlib.sha256(content).hexdigest() != sha256:
-        got = f"{len(content)} of {size} bytes"
-        report(
-            result="failed",
-            software=software,
-            message=f"the copy arrived cut short or damaged ({got}): nothing changed",
-        )
-        return 1
-    live = live.resolve() if live.exists() else live
-    new = config.fingerprint_of(content)
-    old_content = live.read_bytes() if live.exists() else b""
-    old = config.fingerprint_of(old_content) if old_content else None
+    # One deploy at a time per unit, held from the first byte: a `--query` after a lost connection
+    # then answers only once this transaction has finished.
     with open(live.parent / ".deploy.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one deploy at a time per unit
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        content = read_exactly(stdin or sys.stdin.buffer, size)
+        if len(content) != size or hashlib.sha256(content).hexdigest() != sha256:
+            got = f"{len(content)} of {size} bytes"
+            report(result="failed", software=software, message=f"the copy arrived cut short or damaged ({got})")
+            return 1
+        live = live.resolve() if live.exists() else live
+        new = config.fingerprint_of(content)
+        old_content = live.read_bytes() if live.exists() else b""
+        old = config.fingerprint_of(old_content) if old_content else None
         staged = live.with_name(f".{live.name}.staged-{os.getpid()}")
         try:
             write_atomic(staged, content, like=live)
@@ -187,7 +185,21 @@ def install(
         return 1
 
 
+def query(live: Path, out=None) -> int:
+    """The live config's fingerprint once no deploy is under way: what `deploy` asks after losing a connection."""
+    report = Reporter(out or sys.stdout)
+    with open(live.parent / ".deploy.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a transaction cut off from its caller finishes first
+        fingerprint = config.fingerprint(live) if live.exists() else None
+    report(result="query", software=f"traceon-edge {__version__}", running=fingerprint)
+    return 0
+
+
 def main(args) -> int:
+    if args.query:
+        return query(args.live)
+    if args.sha256 is None or args.size is None:
+        raise config.ConfigError("install-config needs --sha256 and --size (or --query)")
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped SSH connection must not stop a half-done swap
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     return install(args.live, args.sha256, args.size, args.reload, args.timeout, args.dry_run)
