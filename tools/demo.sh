@@ -13,7 +13,7 @@ mkdir -p build
 broker=""
 if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   say "starting mosquitto on localhost:1883"
-  mosquitto -p 1883 >build/mosquitto.log 2>&1 &
+  setsid mosquitto -p 1883 >build/mosquitto.log 2>&1 &  # its own session: Ctrl-C reaches the daemon, which then says offline
   broker=$!
   sleep 0.5
 else

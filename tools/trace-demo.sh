@@ -41,7 +41,7 @@ unit_config door-b "{kind: interval, seconds: 2}" \
 pids=()
 trap 'kill -TERM "${pids[@]}" 2>/dev/null; wait' EXIT
 say "mosquitto on 127.0.0.1:$port"
-mosquitto -p "$port" >"$work/mosquitto.log" 2>&1 &
+setsid mosquitto -p "$port" >"$work/mosquitto.log" 2>&1 &  # its own session: Ctrl-C stops the units first
 pids+=($!)
 sleep 0.5
 say "collect into $work/sightings.sqlite"
