@@ -201,6 +201,7 @@ def test_sqlite_and_postgresql_store_the_same_events_from_one_replay(tmp_path, b
     sighted, persons = rows["sqlite"]
     assert sorted(json.loads(r[-1])["event_id"] for r in sighted) == sorted(e["event_id"] for e in unit.delivered)
     assert len(persons) == sum(len(e["persons"]) for e in unit.delivered) > 0
+    print(f"\n{len(sighted)} events and {len(persons)} person rows, identical in SQLite and PostgreSQL")
     code = unit.delivered[0]["persons"][0]["facehash"]
     reports = [
         subprocess.run(
@@ -229,3 +230,4 @@ def test_two_collectors_sharing_the_load_into_one_postgresql_database_store_each
     assert sum(counts) == 20 and min(counts) > 0, said  # each took a share, nobody saw an event twice
     assert all("already stored 0" in s for s in said)
     assert len(stored(postgres)[0]) == 20
+    print(f"\nshared into one PostgreSQL database: {counts[0]} + {counts[1]} = 20 events")
