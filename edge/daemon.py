@@ -67,6 +67,7 @@ class Runtime:
         self._stack = contextlib.ExitStack()
         self.stats = {"bursts": 0, "bursts_dropped_busy": 0, "events_failed": 0}
         self.last_event: dict | None = None
+        self.told_ended = False
         self.started = time.time()
         try:
             v = cfg.vision
@@ -148,9 +149,9 @@ class Runtime:
             elif i + 1 < b.frames:
                 time.sleep(max(0.0, started + (i + 1) * interval - time.time()))
         if not frames and self.camera.ended:  # a recording that has run out: nothing more will be seen
-            if not self.stats.get("source_ended"):
+            if not self.told_ended:
                 log.warning("the source has ended (no loop): triggers make no more events")
-            self.stats["source_ended"] = 1
+            self.told_ended = True
             return
         burst = Burst(trigger, fired_at, time.time(), frames)
         self.stats["bursts"] += 1

@@ -51,6 +51,11 @@ def utc(timestamp: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def parse_utc(stamp: str) -> datetime.datetime:
+    """The moment an event's `...Z` stamp names (the inverse of `utc`)."""
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
 @dataclass(frozen=True)
 class Identity:
     site: str

@@ -130,10 +130,6 @@ def parse_span(text: str) -> datetime.timedelta:
     return datetime.timedelta(**{units[text[-1]]: float(text[:-1])})
 
 
-def _time(stamp: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
 @dataclass(frozen=True)
 class Row:
     kind: str  # "sighting" of the traced person, or "contact": someone else at the same place and time
@@ -174,8 +170,12 @@ def trace(
         d = facehash.distance(target, code_text)
         (found if d <= threshold else others).append((code_text, site, checkpoint, at, d))
     result = [Row("sighting", c, s, cp, at, round(d, 4), None) for c, s, cp, at, d in found]
+    seen_at: dict[tuple[str, str], list[datetime.datetime]] = {}  # parsed once, not once per contact
+    for _, s, cp, at, _ in found:
+        seen_at.setdefault((s, cp), []).append(events.parse_utc(at))
     for c, s, cp, at, _ in others:
-        gaps = [(_time(at) - _time(f_at)).total_seconds() for _, fs, fcp, f_at, _ in found if (fs, fcp) == (s, cp)]
+        moment = events.parse_utc(at)
+        gaps = [(moment - f_at).total_seconds() for f_at in seen_at.get((s, cp), [])]
         near = [g for g in gaps if abs(g) <= stride.total_seconds()]
         if near:
             result.append(Row("contact", c, s, cp, at, None, min(near, key=abs)))

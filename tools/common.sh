@@ -29,6 +29,11 @@ find_python() {  # find_python 3.11 — prints a working interpreter of that ver
   for c in "${candidates[@]}"; do
     if "$c" -c 'import sys, venv' >/dev/null 2>&1; then command -v "$c"; return 0; fi
   done
+  return 1
+}
+
+default_python() {  # the Python for .venv: 3.11 (bookworm), else 3.13 (trixie), else python3
+  find_python 3.11 || find_python 3.13 || command -v python3
 }
 
 make_venv() {  # make_venv PYTHON DIR EXTRAS — creates DIR if needed and installs the package into it

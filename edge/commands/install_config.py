@@ -81,11 +81,12 @@ def wait_for_fingerprint(live: Path, expected: str, timeout: float) -> str | Non
     from edge.commands.status import retained_health
 
     deadline, seen = time.monotonic() + timeout, "no health report came"
+    try:
+        cfg = config.load(live)  # its broker and topics: where the daemon on this file reports
+    except config.ConfigError as e:
+        return f"the live config cannot be read: {e}"
     while True:
-        try:
-            report = retained_health(config.load(live), timeout=min(3.0, max(0.5, deadline - time.monotonic())))
-        except config.ConfigError as e:
-            return f"the live config cannot be read: {e}"
+        report = retained_health(cfg, timeout=min(3.0, max(0.5, deadline - time.monotonic())))
         health = report.get("health") or {}
         if health.get("config") == expected and report.get("status") == "online":
             return None
@@ -135,18 +136,11 @@ def install(
         new = config.fingerprint_of(content)
         old_content = live.read_bytes() if live.exists() else b""
         old = config.fingerprint_of(old_content) if old_content else None
-        staged = live.with_name(f".{live.name}.staged-{os.getpid()}")
-        try:
-            write_atomic(staged, content, like=live)
-            try:
-                config.load(staged)  # this unit's version, this unit's key and files
-            except config.ConfigError as e:
-                message = str(e).replace(str(staged), "the new config")
-                report(result="refused", software=software, fingerprint=new, running=old, message=message)
-                return 1
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                staged.unlink()
+        try:  # this unit's version, this unit's key and files; relative paths as if it were already live
+            config.parse(content.decode(errors="replace"), "the new config", base=live.resolve().parent)
+        except config.ConfigError as e:
+            report(result="refused", software=software, fingerprint=new, running=old, message=str(e))
+            return 1
         diff = "".join(
             difflib.unified_diff(
                 old_content.decode(errors="replace").splitlines(keepends=True),

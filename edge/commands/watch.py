@@ -7,7 +7,6 @@ one line per change instead, so the same command serves a person and a log.
 
 from __future__ import annotations
 
-import datetime
 import json
 import signal
 import sys
@@ -15,6 +14,8 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+
+from edge.events import parse_utc
 
 SILENT_AFTER_S = 90  # no health report for this long: the unit (or its link) is probably down
 
@@ -30,8 +31,7 @@ def _clock(stamp: str | None) -> str:
     """HH:MM:SS (local time) of an ISO UTC stamp."""
     if not stamp:
         return "-"
-    at = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    return at.astimezone().strftime("%H:%M:%S")
+    return parse_utc(stamp).astimezone().strftime("%H:%M:%S")
 
 
 def _event_line(unit: str, event: dict) -> str:
