@@ -12,13 +12,16 @@ import uuid
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import jsonschema
 
 from edge import __version__
 from edge.errors import TraceonError
-from edge.facehash import FaceHasher
-from edge.persons import Person
+
+if TYPE_CHECKING:  # the unit builds events from persons; the tracer's side only reads them (no vision import)
+    from edge.facehash import FaceHasher
+    from edge.persons import Person
 
 SCHEMA_VERSION = 1
 
@@ -33,13 +36,13 @@ def schema() -> dict:
 
 
 @cache
-def _validator() -> jsonschema.protocols.Validator:
+def validator() -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(schema())
     return cls(schema(), format_checker=cls.FORMAT_CHECKER)
 
 
 def validate(event: dict) -> dict:
-    errors = sorted(_validator().iter_errors(event), key=lambda e: list(e.path))
+    errors = sorted(validator().iter_errors(event), key=lambda e: list(e.path))
     if errors:
         where = "/".join(str(p) for p in errors[0].path) or "(event)"
         raise EventError(f"event does not match its schema at {where}: {errors[0].message}")

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import TraceonError
+from edge.shipped import models_dir
 
 VERSION = "fh1"
 KEY_BYTES = 32
@@ -126,6 +127,15 @@ class FaceHash:
     def __str__(self) -> str:
         return encode(self)
 
+    @property
+    def packed(self) -> bytes:
+        """The code as bytes, 8 bits each: what a store keeps and XORs."""
+        return np.packbits(self.bits).tobytes()
+
+
+def from_packed(key_id: str, data: bytes, bits: int) -> FaceHash:
+    return FaceHash(key_id, np.unpackbits(np.frombuffer(data, np.uint8), count=bits).astype(bool))
+
 
 def encode(code: FaceHash) -> str:
     payload = base64.b32encode(np.packbits(code.bits).tobytes()).decode().rstrip("=").lower()
@@ -164,8 +174,6 @@ def distance(a: FaceHash | str, b: FaceHash | str) -> float:
 
 
 def load_scheme(directory: Path | None = None) -> dict:
-    from edge.vision.models import models_dir
-
     path = (directory or models_dir()) / "facehash.json"
     try:
         return json.loads(path.read_text())

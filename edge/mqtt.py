@@ -11,33 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
+from edge.broker import secure
 from edge.config import Mqtt
 from edge.outbox import Outbox, OutboxError
 from edge.topics import Topics
 
 log = logging.getLogger(__name__)
-
-
-def secure(client: mqtt.Client, settings: Mqtt) -> mqtt.Client:
-    """TLS or mutual TLS, and username/password, as the config asks (shared by every client of ours)."""
-    if settings.tls:
-        client.tls_set(
-            ca_certs=str(settings.tls.ca_file),
-            certfile=str(settings.tls.cert_file) if settings.tls.cert_file else None,
-            keyfile=str(settings.tls.key_file) if settings.tls.key_file else None,
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
-    if settings.username:
-        password = settings.password_file.read_text().strip() if settings.password_file else None
-        client.username_pw_set(settings.username, password)
-    return client
 
 
 class BrokerLink:

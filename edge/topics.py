@@ -31,3 +31,20 @@ class Topics:
     @property
     def trigger(self) -> str:  # subscribed: any message starts a burst
         return f"{self.base}/cmd/trigger"
+
+
+def events_filter(prefix: str, share: str | None = None) -> str:
+    """Every unit's events; in an MQTT 5 shared subscription group if `share` (its members split the load)."""
+    topic = f"{prefix}/+/+/+/events"
+    return f"$share/{share}/{topic}" if share else topic
+
+
+def unit_of(topic: str, prefix: str) -> tuple[str, str, str, str] | None:
+    """(site, checkpoint, device, kind) of a unit's topic under `prefix`, or None for any other topic."""
+    if not topic.startswith(prefix + "/"):
+        return None
+    parts = topic[len(prefix) + 1 :].split("/")
+    if len(parts) != 4:
+        return None
+    site, checkpoint, device, kind = parts
+    return site, checkpoint, device, kind

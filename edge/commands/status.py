@@ -11,8 +11,8 @@ import sqlite3
 import threading
 
 from edge import __version__, config
+from edge.broker import secure
 from edge.facehash import load_key
-from edge.mqtt import secure
 from edge.topics import Topics
 from edge.vision import models
 

@@ -15,6 +15,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from edge.broker import secure
+from edge.config import Mqtt
 from edge.events import parse_utc
 
 SILENT_AFTER_S = 90  # no health report for this long: the unit (or its link) is probably down
@@ -111,10 +113,10 @@ class Board:
         return "\n".join(lines)
 
 
-def watch(broker: str, site: str | None = None, prefix: str = "traceon", out=sys.stdout, screen=None) -> int:
+def watch(settings: Mqtt, site: str | None = None, out=sys.stdout, screen=None) -> int:
     import paho.mqtt.client as mqtt
 
-    host, _, port = broker.partition(":")
+    prefix, broker = settings.topic_prefix, f"{settings.host}:{settings.port}"
     screen = out.isatty() if screen is None else screen
     board = Board(prefix)
     topic = f"{prefix}/{site or '+'}/+/+/+"
@@ -130,13 +132,13 @@ def watch(broker: str, site: str | None = None, prefix: str = "traceon", out=sys
         if not screen:
             print(f"watching {topic} on {broker}", file=out, flush=True)
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client = secure(mqtt.Client(mqtt.CallbackAPIVersion.VERSION2), settings)
     client.on_connect = on_connect
     client.on_message = on_message
     client.reconnect_delay_set(1, 10)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        client.connect(host, int(port or 1883), keepalive=15)
+        client.connect(settings.host, settings.port, keepalive=15)
     except OSError as e:
         print(f"traceon-edge: cannot reach the broker at {broker}: {e.strerror or e}", file=sys.stderr)
         return 1

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge.errors import ModelError
+from edge.shipped import models_dir
 
 DEFAULT_MODEL = "dlib_resnet_v1_int8"
 FIX = "reinstall traceon-edge (or run `git checkout models/` in a source checkout) to restore the shipped files"
-
-
-def models_dir() -> Path:
-    """TRACEON_MODELS_DIR, else the checkout's models/, else the installed share/traceon-edge/models."""
-    if env := os.environ.get("TRACEON_MODELS_DIR"):
-        return Path(env)
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "pyproject.toml").is_file() and (checkout / "models").is_dir():
-        return checkout / "models"
-    return Path(sys.prefix) / "share" / "traceon-edge" / "models"
 
 
 def sha256_of(path: Path) -> str:
