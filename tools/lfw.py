@@ -155,3 +155,41 @@ def embedded(pairs_path: Path = DEFAULT_PAIRS) -> Embedded:
     found = set(paths)
     usable = [p for p in pairs if p.a in found and p.b in found]
     return Embedded(paths, vectors, stack, usable, len(chips))
+
+
+@dataclass
+class People:
+    """Int8 embeddings of every lfw_dev photo whose face was found, labelled by person (all pairs, not a list)."""
+
+    paths: list[Path]
+    vectors: np.ndarray  # N × 128, L2-normalised
+    labels: np.ndarray  # N person numbers
+    photos: int  # photos in the folder, found or not
+
+    def groups(self, at_least: int = 1) -> list[np.ndarray]:
+        """Photo indices of each person with at least `at_least` photos whose face was found."""
+        order = np.argsort(self.labels, kind="stable")
+        groups = np.split(order, np.flatnonzero(np.diff(self.labels[order])) + 1)
+        return [g for g in groups if len(g) >= at_least]
+
+
+def people(cache: Path | None = None) -> People:
+    """Every photo under lfw_dev/images through the device's detection, alignment and model (cached in build/)."""
+    from edge.vision import models
+    from edge.vision.embed import Embedder
+
+    files = models.load()
+    cache = cache or ROOT / "build" / f"lfw_dev_people_{files.model_id.replace('@', '_')}_up{LFW_UPSAMPLE}.npz"
+    paths = sorted((LFW_DEV / "images").glob("*/*.jpg"))
+    if not cache.exists():
+        chips = chips_for(paths, files.landmarks)
+        found = [p for p in paths if chips[p] is not None]
+        stack = np.stack([chips[p] for p in found])
+        embedder = Embedder(files.model, files.manifest, threads=os.cpu_count() or 1)
+        vectors = np.concatenate([embedder.embed(stack[i : i + 32]) for i in range(0, len(stack), 32)])
+        cache.parent.mkdir(exist_ok=True)
+        np.savez(cache, vectors=vectors, paths=np.array([str(p.relative_to(LFW_DEV)) for p in found]))
+    data = np.load(cache)
+    found = [LFW_DEV / p for p in data["paths"]]
+    _, labels = np.unique([p.parent.name for p in found], return_inverse=True)
+    return People(found, data["vectors"].astype(np.float64), labels, len(paths))
