@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge import __version__
+from edge import __version__, broker
 from edge.commands import deploy as deploy_defaults
+from edge.config import EX_CONFIG, ConfigError
 from edge.errors import TraceonError
 from edge.facehash import load_key, write_key_file
 
@@ -25,9 +26,11 @@ def _vision_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=_positive, default=1, help="interpreter threads per process")
 
 
-def _broker_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", required=True, metavar="HOST:PORT")
-    parser.add_argument("--prefix", default="traceon", help="the units' topic prefix")
+def _positive_number(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--every", type=_positive, default=1, metavar="N", help="video: every Nth frame")
     embed.add_argument("--jobs", type=_positive, default=1, metavar="N", help="worker processes")
     embed.add_argument("--key-file", type=Path, metavar="KEY", help="add each face's FaceHash under this key")
+    embed.add_argument(
+        "--one-person",
+        action="store_true",
+        help="with --key-file: the photos show one person; print one FaceHash of their mean (a stronger trace query)",
+    )
     embed.add_argument(
         "--raw-embeddings", action="store_true", help="with --key-file, print the embeddings too (otherwise left out)"
     )
@@ -104,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Live view of the units: redrawn once a second on a terminal, one line per change when "
         "piped. Ctrl-C to leave.",
     )
-    _broker_options(watch)
+    broker.add_options(watch)
     watch.add_argument("--site", metavar="S", help="only this site's units")
 
     install = commands.add_parser(
@@ -123,26 +131,53 @@ def build_parser() -> argparse.ArgumentParser:
 
     collect = commands.add_parser(
         "collect",
-        help="store the units' events (contact tracers)",
-        description="Subscribe to the units' events and store them, once per event id.",
+        help="store the units' events, losing none (contact tracers)",
+        description="Subscribe to the units' events and store them once per event id. The collector keeps a "
+        "persistent session at the broker under a fixed client id, so events published while it is down wait "
+        "there, and acknowledges each event only after it is stored. Every message that is not a valid event "
+        "is refused with one counted line.",
     )
-    _broker_options(collect)
-    collect.add_argument(
-        "--db", required=True, metavar="URL", help="a SQLite file path, sqlite:///path or postgresql://user@host/db"
-    )
+    broker.add_options(collect)
+    collect.add_argument("--db", required=True, metavar="URL", help="a SQLite file, sqlite:///path or postgresql://…")
     collect.add_argument("--share", metavar="GROUP", help="join an MQTT 5 shared subscription group")
+    collect.add_argument(
+        "--client-id", metavar="ID", help="this collector's fixed identity (default traceon-collect-<host>[-<GROUP>])"
+    )
+    collect.add_argument("--session-expiry", default="7d", metavar="SPAN", help="how long the broker keeps events "
+                         "for this collector while it is away (default 7d)")  # fmt: skip
+    collect.add_argument("--retention", default="21d", metavar="SPAN", help="delete events older than this "
+                         "(default 21d: a tracing window of 14 days plus a week to act on it)")  # fmt: skip
 
     trace = commands.add_parser(
         "trace",
-        help="every sighting of one FaceHash and who was there at the time",
-        description="Sightings of a person (FaceHash within the calibrated threshold) and "
-        "every other FaceHash seen at the same checkpoint within the stride.",
+        help="every sighting of one person and who was there at the time",
+        description="Sightings of a person (rows within the Hamming distance that keeps the expected false "
+        "sightings over the rows searched within --max-false), ranked by distance, and each other person seen "
+        "at the same checkpoint within the stride, one line per contact per visit.",
     )
-    trace.add_argument("facehash", metavar="FACEHASH")
+    trace.add_argument("facehash", nargs="+", metavar="FACEHASH", help="one, or several of the same person")
     trace.add_argument("--db", required=True, metavar="URL", help="as for collect")
     trace.add_argument("--stride", default="30m", help="co-presence window before and after (e.g. 30m)")
     trace.add_argument("--since", default="14d", help="how far back to look (e.g. 14d)")
-    trace.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    trace.add_argument(
+        "--max-false", type=_positive_number, default=1.0, metavar="N",
+        help="expected false sightings over the rows searched (default 1)",
+    )  # fmt: skip
+    trace.add_argument("--far", type=_positive_number, metavar="RATE", help="false-accept rate per row instead")
+    trace.add_argument(
+        "--query-photos", type=int, choices=range(1, 5), default=1, metavar="N",
+        help="the FaceHash was made from N photos (embed --one-person); 1 to 4",
+    )  # fmt: skip
+    trace.add_argument("--format", choices=("table", "csv", "json", "html"), default="table")
+    trace.add_argument("--output", metavar="FILE", help="write the report here (e.g. trace.html)")
+
+    upgrade = commands.add_parser(
+        "upgrade-db",
+        help="bring a sightings database written by an older traceon-edge to this version's format",
+        description="Upgrade a sightings database in place, in one transaction. Old events are checked as new "
+        "ones are; those that fail are skipped and counted.",
+    )
+    upgrade.add_argument("--db", required=True, metavar="URL")
     return parser
 
 
@@ -176,19 +211,23 @@ def main(argv: list[str] | None = None) -> int:
 
             settings = VisionSettings(args.working_width, args.upsample, args.threads)
             key = load_key(args.key_file) if args.key_file else None
+            if args.one_person:
+                if key is None:
+                    raise ConfigError("--one-person makes a FaceHash: give the deployment's key with --key-file")
+                return embed.one_person(args.paths, settings, key)
             return embed.run(args.paths, settings, args.every, args.jobs, key=key, raw_embeddings=args.raw_embeddings)
-        if args.command in ("collect", "trace"):
+        if args.command in ("collect", "trace", "upgrade-db"):
             from edge.commands import tracing
 
-            if args.command == "collect":
-                return tracing.collect(args.broker, args.db, args.prefix, args.share)
-            return tracing.trace(args.facehash, args.db, args.stride, args.since, args.format)
+            return {"collect": tracing.collect, "trace": tracing.trace, "upgrade-db": tracing.upgrade_db}[args.command](
+                args
+            )
         if args.command == "deploy":
             return _deploy(args)
         if args.command == "watch":
             from edge.commands import watch
 
-            return watch.watch(args.broker, args.site, args.prefix)
+            return watch.watch(broker.settings(args), args.site)
         if args.command == "install-config":
             from edge.commands import install_config
 
@@ -225,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
             key = write_key_file(args.path)
             print(f"wrote a new FaceHash key to {args.path} (mode 0600, key id {key.id})")
             return 0
+    except ConfigError as e:
+        print(f"traceon-edge: {e}", file=sys.stderr)
+        return EX_CONFIG
     except TraceonError as e:
         print(f"traceon-edge: {e}", file=sys.stderr)
         return 1

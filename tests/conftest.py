@@ -23,6 +23,17 @@ def pipeline():
 
 
 @pytest.fixture(scope="session")
+def embeddings(pipeline):
+    """The int8 embedding of the face in each sample photo of faces/, by 'person/n.ext'."""
+    from edge.vision.media import read_image
+
+    folder = need_data("faces")
+    return {
+        f"{p.parent.name}/{p.name}": pipeline.process(read_image(p))[0].embedding for p in sorted(folder.glob("*/*"))
+    }
+
+
+@pytest.fixture(scope="session")
 def dlib_float():
     """dlib's own float network (from face-recognition-models): the reference for the int8 model."""
     import importlib.util
@@ -54,10 +65,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Broker:
-    """mosquitto on 127.0.0.1:port, with persistence so queued QoS 1 messages survive a restart."""
+def collector_broker_settings() -> str:
+    """config/mosquitto-collect.conf as shipped, minus the paths that belong to a real install."""
+    lines = (ROOT / "config" / "mosquitto-collect.conf").read_text().splitlines()
+    keep = [line.split("#")[0].strip() for line in lines]
+    return "".join(f"{line}\n" for line in keep if line and not line.startswith(("persistence_location", "autosave")))
 
-    def __init__(self, directory: Path):
+
+class Broker:
+    """mosquitto on 127.0.0.1:port with the settings config/mosquitto-collect.conf documents for collectors
+    (persistence, queue limits), saving every second so queued QoS 1 messages survive a restart."""
+
+    def __init__(self, directory: Path, extra: str = ""):
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             pytest.fail("mosquitto is not installed: tools/test.sh installs it (apt-get install mosquitto)")
@@ -65,13 +84,16 @@ class Broker:
         self.conf = directory / "mosquitto.conf"
         as_root = "user root\n" if os.geteuid() == 0 else ""  # else it drops to a user who cannot read tmp_path
         self.conf.write_text(
-            f"{as_root}listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {directory}/\nautosave_interval 1\n"
+            f"{as_root}listener {self.port} 127.0.0.1\nallow_anonymous true\n{collector_broker_settings()}"
+            f"persistence_location {directory}/\nautosave_interval 1\n{extra}"
         )
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen([self.exe, "-c", str(self.conf)], stderr=subprocess.DEVNULL)
+        self.wait_listening()
+
+    def wait_listening(self) -> None:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as s:
@@ -193,3 +215,42 @@ def postgres_server():
 def postgres(postgres_server) -> str:
     """The URL of a fresh, empty database."""
     return postgres_server.new_database()
+
+
+def make_certificates(directory: Path) -> None:
+    """A test CA, a server certificate for localhost/127.0.0.1 and a client certificate, with openssl."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        "-subj", "/CN=traceon test CA")  # fmt: skip
+    (directory / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    for name, cn in (("server", "localhost"), ("client", "unit-d1")):
+        run(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/CN={cn}",
+        )
+        extra = ["-extfile", "san.ext"] if name == "server" else []
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{name}.crt", "-days", "2", *extra)  # fmt: skip
+
+
+def tls_listener(directory: Path, require_certificate: bool) -> tuple[int, str]:
+    """A TLS listener's port and its mosquitto lines, with the certificates of make_certificates."""
+    port = free_port()
+    lines = (
+        f"listener {port} 127.0.0.1\ncafile {directory / 'ca.crt'}\ncertfile {directory / 'server.crt'}\n"
+        f"keyfile {directory / 'server.key'}\nrequire_certificate {str(require_certificate).lower()}\n"
+    )
+    return port, lines

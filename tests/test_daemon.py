@@ -14,8 +14,7 @@ import sys
 import threading
 import time
 
-import pytest
-from conftest import Broker, Subscriber, free_port, need_data
+from conftest import Broker, Subscriber, make_certificates, need_data, tls_listener
 
 from edge import events, facehash
 from edge.daemon import Daemon
@@ -331,66 +330,9 @@ def test_triggers_during_a_burst_and_its_cooldown_are_coalesced(tmp_path, broker
 
 def test_events_travel_over_mutual_tls(tmp_path):
     """The daemon connects with its client certificate to a TLS-only listener that requires one."""
-    import shutil as sh
-
-    if not sh.which("openssl"):
-        pytest.skip("openssl is not installed")
-
-    def run(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
-
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=traceon test CA",
-    )
-    for name, cn in (("server", "localhost"), ("client", "unit-d1")):
-        run(
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            f"{name}.key",
-            "-out",
-            f"{name}.csr",
-            "-subj",
-            f"/CN={cn}",
-        )
-        extra = ["-extfile", "san.ext"] if name == "server" else []
-        (tmp_path / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-        run(
-            "x509",
-            "-req",
-            "-in",
-            f"{name}.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            f"{name}.crt",
-            "-days",
-            "2",
-            *extra,
-        )
-    broker = Broker(tmp_path)
-    tls_port = free_port()
-    broker.conf.write_text(
-        broker.conf.read_text() + f"listener {tls_port} 127.0.0.1\ncafile {tmp_path / 'ca.crt'}\n"
-        f"certfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\nrequire_certificate true\n"
-    )
+    make_certificates(tmp_path)
+    tls_port, lines = tls_listener(tmp_path, require_certificate=True)
+    broker = Broker(tmp_path, extra=lines)
     broker.start()
     watch = Subscriber(broker.port, "traceon/#", "tls-watch")
     path = photos_on_demand(tmp_path, tls_port, "{frames: 2, duration: 0.1, cooldown: 0}")

@@ -1,0 +1,294 @@
+"""`traceon-edge collect`: store every unit's events, losing none, refusing what is not an event.
+
+A unit deletes an event once the broker has it, so from then on the broker and this collector hold the
+only copy. The collector therefore has a stable identity (a fixed client id) and a persistent MQTT 5
+session (clean start off, a session expiry of days): the broker queues events while it is away. It
+acknowledges each message only after the transaction that stores it has committed (paho's manual
+acks, in the order received), so a collector killed mid-write receives the message again; the event id
+makes the second delivery a no-op. Refused messages are acknowledged too (a resend cannot mend them),
+each with one counted line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge import topics
+from edge.broker import secure
+from edge.config import Mqtt
+from edge.errors import TraceonError
+from edge.tracer import intake, report
+from edge.tracer.store import CONFLICT, REPEATED, STORED, Store, StoreError, open_store, redacted
+
+MAX_BATCH = 100  # messages per transaction; also the most the broker may have in flight to us
+MAX_PACKET = 1 << 20  # the broker drops larger messages for us instead of sending them (MQTT 5)
+LINE = 300  # a log line never grows past this, whatever a sender puts in its topic
+EX_CONFIG = 78
+FATAL_REFUSALS = {  # CONNACK reasons that retrying cannot mend
+    133: "it does not accept this client id",
+    134: "bad user name or password",
+    135: "not authorised (a wrong password, or its ACL does not let this user in)",
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    db_url: str
+    share: str | None = None
+    client_id: str | None = None
+    session_expiry_s: int = 7 * 86400
+    retention_s: int = 21 * 86400
+    retention_text: str = "21d"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    generation: int  # which connection it came on: an ack is only valid on that one
+    mid: int
+    topic: str
+    payload: bytes
+
+
+def default_client_id(share: str | None) -> str:
+    return f"traceon-collect-{socket.gethostname()}" + (f"-{share}" if share else "")
+
+
+def safe(text: str, limit: int = 80) -> str:
+    """A sender's text made fit for one log line: printable, short."""
+    printable = "".join(c if c.isprintable() else "?" for c in text[: limit + 1])
+    return printable if len(printable) <= limit else printable[: limit - 1] + "…"
+
+
+class Collector:
+    def __init__(self, settings: Mqtt, options: Options, out=sys.stderr):
+        self.settings, self.options, self.out = settings, options, out
+        self.client_id = options.client_id or default_client_id(options.share)
+        self.filter = topics.events_filter(settings.topic_prefix, options.share)
+        self.inbox: queue.Queue[Delivery] = queue.Queue(maxsize=10 * MAX_BATCH)
+        self.stop = threading.Event()
+        self.generation = 0
+        self.counts = {STORED: 0, REPEATED: 0, CONFLICT: 0, "refused": 0}
+        self.exit_code = 0
+        self.store: Store | None = None
+        self.unreachable = False
+        self.had_session = False  # this client id has connected to this store's broker before
+        self.session_noted = False
+        self.connected_at, self.short_lived = 0.0, 0  # connections closed within seconds, in a row
+        self.client = self._client()
+
+    # --- the MQTT side (paho's thread) ---
+    def _client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
+        secure(client, self.settings)
+        client.reconnect_delay_set(1, 30)
+        client.on_connect = self._connected
+        client.on_connect_fail = self._connect_failed
+        client.on_disconnect = self._disconnected
+        client.on_message = self._message
+        client.on_subscribe = self._subscribed
+        return client
+
+    def say(self, text: str) -> None:
+        print(text[:LINE], file=self.out, flush=True)
+
+    def _connected(self, client, userdata, flags, reason, properties) -> None:
+        if reason.is_failure:
+            why = FATAL_REFUSALS.get(reason.value)
+            if why:
+                self.say(f"traceon-edge: the broker refused collector {self.client_id}: {why}; check --username, "
+                         "--password-file and the broker's ACL")  # fmt: skip
+                self.exit_code = EX_CONFIG
+                self.stop.set()
+            else:
+                self.say(f"the broker refused the connection: {reason}; retrying")
+            return
+        self.generation += 1
+        self.connected_at = time.monotonic()
+        self.unreachable = False
+        if not flags.session_present and self.had_session:
+            self.say(
+                f"warning: the broker kept no session for {self.client_id}: events published while this collector "
+                "was away are lost (the broker restarted without persistence, or the session expired)"
+            )
+        client.subscribe(self.filter, qos=1)
+        self.had_session = True
+
+    def _subscribed(self, client, userdata, mid, reasons, properties) -> None:
+        if any(r.is_failure for r in reasons):
+            self.say(f"traceon-edge: the broker refused the subscription to {self.filter}: {reasons[0]}; check its ACL")
+            self.exit_code = EX_CONFIG
+            self.stop.set()
+            return
+        self.say(
+            f"collecting {self.filter} from {self.settings.host}:{self.settings.port} as {self.client_id} "
+            f"(the broker keeps its session {report.span(self.options.session_expiry_s * 1000)})"
+        )
+
+    def _connect_failed(self, client, userdata) -> None:
+        error = sys.exc_info()[1]
+        if not self.unreachable:
+            self.say(f"cannot reach the broker at {self.settings.host}:{self.settings.port}: {error}; retrying")
+        self.unreachable = True
+
+    def _disconnected(self, client, userdata, flags, reason, properties) -> None:
+        if self.stop.is_set():
+            return
+        if reason.value == 142:  # session taken over
+            self.say(
+                f"traceon-edge: another client connected with this collector's client id {self.client_id}: give "
+                "each collector its own --client-id (collectors in one --share group too)"
+            )
+            self.exit_code = 1
+            self.stop.set()
+            return
+        self.say(f"lost the broker ({reason}); reconnecting: unacknowledged events will be sent again")
+        self.short_lived = self.short_lived + 1 if time.monotonic() - self.connected_at < 5 else 0
+        if self.short_lived == 3:  # mosquitto 2.0 closes a taken-over session without saying why
+            self.say(
+                f"warning: the broker keeps closing this collector's connection right after it opens: most likely "
+                f"another client uses the client id {self.client_id}; give each collector its own --client-id"
+            )
+
+    def _message(self, client, userdata, message) -> None:
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            topic = "(a topic that is not UTF-8)"
+        self.inbox.put(Delivery(self.generation, message.mid, topic, message.payload))
+
+    # --- the writer (main thread) ---
+    def run(self) -> int:
+        try:
+            self.store = open_store(self.options.db_url, upgrade=True)
+        except TraceonError as e:
+            self.say(f"traceon-edge: {e}")
+            return 1
+        with self.store.transaction():
+            self.store.set_meta("retention", self.options.retention_text)
+            self.had_session = self.store.meta(f"session:{self.client_id}") is not None
+        self.say(
+            f"storing into {redacted(self.options.db_url)} ({self.store.kind}); events older than "
+            f"{self.options.retention_text} are deleted"
+        )
+        self._forget_old()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self.options.session_expiry_s
+        properties.ReceiveMaximum = MAX_BATCH
+        properties.MaximumPacketSize = MAX_PACKET
+        self.client.connect_async(
+            self.settings.host, self.settings.port, keepalive=30, clean_start=False, properties=properties
+        )
+        self.client.loop_start()
+        try:
+            self._write_loop()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+            c = self.counts
+            self.say(
+                f"stored {c[STORED]}, already stored {c[REPEATED]}, refused {c['refused']}"
+                + (f" (of which {c[CONFLICT]} reused a stored event's id)" if c[CONFLICT] else "")
+            )
+            self.store.close()
+        return self.exit_code
+
+    def _write_loop(self) -> None:
+        next_upkeep, next_retention = time.monotonic() + 10, time.monotonic() + 3600
+        touched: set[tuple[str, int]] = set()
+        while not self.stop.is_set():
+            batch = self._next_batch()
+            if batch:
+                touched |= self._write(batch)
+            now = time.monotonic()
+            if now >= next_upkeep and touched:
+                self.store.maintain(touched)
+                touched, next_upkeep = set(), now + 10
+            if now >= next_retention:
+                self._forget_old()
+                next_retention = now + 3600
+
+    def _next_batch(self) -> list[Delivery]:
+        try:
+            batch = [self.inbox.get(timeout=0.5)]
+        except queue.Empty:
+            return []
+        while len(batch) < MAX_BATCH:
+            try:
+                batch.append(self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _write(self, batch: list[Delivery]) -> set[tuple[str, int]]:
+        checked: list[tuple[Delivery, intake.Event | None]] = []
+        oldest = (time.time() - self.options.retention_s) * 1000
+        for delivery in batch:
+            try:
+                event = intake.check(delivery.topic, delivery.payload, self.settings.topic_prefix)
+                if event.started_ms < oldest:
+                    raise intake.Refused(f"older than the retention period ({self.options.retention_text})")
+                checked.append((delivery, event))
+            except intake.Refused as e:
+                self._refused(delivery, str(e))
+                checked.append((delivery, None))
+            except Exception as e:  # a check that breaks must cost one message, never the collector
+                self._refused(delivery, f"could not be checked ({type(e).__name__}; a bug: please report it)")
+                checked.append((delivery, None))
+        events = [e for _, e in checked if e is not None]
+        while not self.stop.is_set():
+            try:
+                outcomes = iter(self.store.add(events))
+                break
+            except Exception as e:  # a database that is down or full: keep the messages unacknowledged
+                self.say(f"cannot store events ({type(e).__name__}: {e}); retrying in 5 s, nothing is acknowledged")
+                self.stop.wait(5)
+                self._reopen()
+        else:
+            return set()  # stopping: the broker sends them again to the next run
+        for delivery, event in checked:
+            if event is not None:
+                outcome = next(outcomes)
+                self.counts[outcome] += 1
+                if outcome == CONFLICT:
+                    self._refused(delivery, f"event id {event.event_id} is already stored with other content")
+            if delivery.generation == self.generation:  # else it comes again on the new connection
+                self.client.ack(delivery.mid, 1)
+        if not self.session_noted:  # from now on a missing session at the broker means lost events
+            with self.store.transaction():
+                self.store.set_meta(f"session:{self.client_id}", datetime.datetime.now(datetime.UTC).isoformat())
+            self.session_noted = True
+        return {(e.key_id, e.bits) for e in events if e.bits}
+
+    def _refused(self, delivery: Delivery, reason: str) -> None:
+        self.counts["refused"] += 1
+        self.say(f"refused #{self.counts['refused']} on {safe(delivery.topic)}: {reason}")
+
+    def _reopen(self) -> None:
+        with contextlib.suppress(Exception):  # already broken; the new connection is what matters
+            self.store.close()
+        try:
+            self.store = open_store(self.options.db_url, upgrade=True)
+        except (TraceonError, StoreError) as e:
+            self.say(f"cannot open the store again: {e}")
+
+    def _forget_old(self) -> None:
+        cutoff = time.time() - self.options.retention_s
+        deleted = self.store.forget_before(round(cutoff * 1000))
+        if deleted:
+            self.say(f"deleted {deleted} event(s) that started before {report.when(round(cutoff * 1000))} UTC")

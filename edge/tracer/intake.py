@@ -1,0 +1,184 @@
+"""What a collector accepts: one message off the broker in, one checked event out, or a short refusal.
+
+Anyone who can publish on the broker can put anything on an events topic, so every message is hostile
+until checked, cheapest check first: the topic, the size before parsing, strict JSON (UTF-8, no NaN or
+Infinity, no repeated keys, shallow nesting), the event schema, every FaceHash readable, of the event's
+key and of one calibrated length, and the unit the topic names is the unit the body names. A refusal's
+reason is short and never quotes the payload: it goes into a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cache
+
+import jsonschema
+
+from edge import events, facehash, topics
+from edge.errors import TraceonError
+
+MAX_BYTES = 64 * 1024  # an event of 100 persons (the schema's limit) is about 30 kB
+MAX_DEPTH = 5  # the schema's deepest value (event → persons → [i] → quality → size) is at depth 4
+MAX_SPAN_MS = 10 * 60 * 1000  # no burst lasts longer: a longer event had its clock stepped mid-burst
+
+
+class Refused(TraceonError, ValueError):
+    """A message that is not stored. Its text is safe to log: no payload in it."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A checked event: its body, and the parts a store indexes."""
+
+    body: dict
+    text: str  # canonical JSON (sorted keys): what is stored, and how a resend is told from a forgery
+    site: str
+    checkpoint: str
+    device: str
+    started_ms: int
+    ended_ms: int
+    key_id: str
+    bits: int  # length of its FaceHashes (0 when it has none)
+    codes: tuple[bytes, ...]  # each person's FaceHash, packed
+
+    @property
+    def event_id(self) -> str:
+        return self.body["event_id"]
+
+
+@cache
+def calibrated_lengths() -> frozenset[int]:
+    return frozenset(int(b) for b in facehash.load_scheme()["thresholds"])
+
+
+def check(topic: str, payload: bytes, prefix: str) -> Event:
+    unit = topics.unit_of(topic, prefix)
+    if unit is None or unit[3] != "events":
+        raise Refused(f"not an events topic under {prefix}/")
+    if len(payload) > MAX_BYTES:
+        raise Refused(f"{len(payload):,} bytes, more than the {MAX_BYTES:,} an event may have")
+    body = parse(payload)
+    check_schema(body)
+    if (body["site"], body["checkpoint"], body["device"]) != unit[:3]:
+        raise Refused("the event names another unit than the topic it came on")
+    return build(body)
+
+
+def build(body: dict) -> Event:
+    """The indexed parts of a schema-valid event; refuses FaceHashes that cannot be stored together."""
+    codes, lengths = [], set()
+    for i, person in enumerate(body["persons"]):
+        try:
+            code = facehash.parse(person["facehash"])
+        except facehash.FaceHashError:
+            raise Refused(f"persons/{i}/facehash is not a readable FaceHash") from None
+        if code.key_id != body["key_id"]:
+            raise Refused(f"persons/{i}/facehash was made with another key than the event's key_id")
+        if len(code.bits) not in calibrated_lengths():
+            raise Refused(f"persons/{i}/facehash is {len(code.bits)} bits long, not a calibrated length")
+        lengths.add(len(code.bits))
+        codes.append(code.packed)
+    if len(lengths) > 1:
+        raise Refused("the event's FaceHashes have different lengths")
+    started, ended = (_ms(body[k]) for k in ("started_at", "ended_at"))
+    return Event(
+        body=body,
+        text=json.dumps(body, sort_keys=True, separators=(",", ":")),
+        site=body["site"],
+        checkpoint=body["checkpoint"],
+        device=body["device"],
+        started_ms=started,
+        ended_ms=ended if 0 <= ended - started <= MAX_SPAN_MS else started,  # a clock stepped mid-burst
+        key_id=body["key_id"],
+        bits=lengths.pop() if lengths else 0,
+        codes=tuple(codes),
+    )
+
+
+def _ms(stamp: str) -> int:
+    try:
+        return round(events.parse_utc(stamp).timestamp() * 1000)
+    except ValueError:
+        raise Refused("a timestamp is not a real date") from None
+
+
+def parse(payload: bytes) -> dict:
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused("not UTF-8 text") from None
+    try:
+        body = json.loads(text, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_no_repeats)
+    except RecursionError:
+        raise Refused(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except Refused:
+        raise
+    except ValueError:  # also too many digits for an int
+        raise Refused("not valid JSON") from None
+    if not isinstance(body, dict):
+        raise Refused("not a JSON object")
+    if _depth(body) > MAX_DEPTH:
+        raise Refused(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return body
+
+
+def _no_constant(name: str):
+    raise Refused(f"JSON holds {name}, which no event has")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise Refused("JSON holds a number too large for a float")
+    return value
+
+
+def _no_repeats(pairs: list) -> dict:
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        raise Refused("JSON repeats a key in one object")
+    return body
+
+
+def _depth(value) -> int:
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def check_schema(body: dict) -> None:
+    error = next(iter(sorted(events.validator().iter_errors(body), key=lambda e: list(e.path))), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "the event"
+        raise Refused(f"{where} {_why(error)}")
+
+
+def _why(error: jsonschema.ValidationError) -> str:
+    """What the schema says of the value, never the value itself (it is the sender's)."""
+    rule, limit = error.validator, error.validator_value
+    if rule == "required":
+        missing = [name for name in limit if name not in error.instance]
+        return f"lacks the required field(s) {', '.join(missing)}"
+    if rule == "const" and list(error.absolute_path) == ["schema_version"]:
+        return f"is not {limit}: this collector reads schema version {limit} (upgrade it, or the unit)"
+    words = {
+        "additionalProperties": lambda: "has a field the schema does not allow",
+        "type": lambda: f"should be of type {limit}",
+        "pattern": lambda: "is not in the expected form",
+        "format": lambda: f"is not a valid {limit}",
+        "maxLength": lambda: f"is longer than {limit} characters",
+        "maxItems": lambda: f"has more than {limit} items",
+        "minimum": lambda: f"is below {limit}",
+        "maximum": lambda: f"is above {limit}",
+        "enum": lambda: f"is not one of {', '.join(map(str, limit))}",
+        "const": lambda: f"is not {limit}",
+    }
+    return words.get(rule, lambda: f"fails the schema's {rule} rule")()

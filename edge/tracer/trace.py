@@ -1,0 +1,193 @@
+"""A trace: every sighting of one person, and who was at the same checkpoint around each visit.
+
+Sightings are the stored rows within the operating point's distance of the query (one FaceHash, or
+several of one person: a row counts if it is near any of them), ranked by distance. Sightings at one
+checkpoint that follow each other within the stride form a visit; a contact is anyone else seen there
+within the stride before or after a sighting of the visit, grouped into one line per person per visit.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from edge import facehash
+from edge.errors import TraceonError
+from edge.tracer import operating
+from edge.tracer.store import Row, Store
+
+CONTACT_LINK_FAR = 1e-5  # two rows of a visit are one contact person within this FAR's distance
+
+
+class TraceError(TraceonError, ValueError):
+    """A trace that cannot be run as asked."""
+
+
+@dataclass(frozen=True)
+class Sighting:
+    row: Row
+    distance: int  # bits, to the nearest query code
+
+
+@dataclass
+class Contact:
+    """One other person during one visit: every row of them in the visit's window."""
+
+    rows: list[Row]
+    gap_ms: int  # from the nearest sighting of the visit: negative before it, 0 if they overlap
+
+    @property
+    def first_ms(self) -> int:
+        return self.rows[0].started_ms
+
+    @property
+    def last_ms(self) -> int:
+        return max(r.ended_ms for r in self.rows)
+
+
+@dataclass
+class Visit:
+    site: str
+    checkpoint: str
+    sightings: list[Sighting]
+    contacts: list[Contact] = field(default_factory=list)
+
+    @property
+    def first_ms(self) -> int:
+        return min(s.row.started_ms for s in self.sightings)
+
+    @property
+    def last_ms(self) -> int:
+        return max(s.row.ended_ms for s in self.sightings)
+
+
+@dataclass
+class Trace:
+    codes: list[str]
+    key_id: str
+    point: operating.OperatingPoint
+    stride_ms: int
+    since_ms: int
+    until_ms: int
+    coverage: tuple[int | None, int | None]  # oldest and newest stored event
+    retention: str | None  # as the collector was told, if it said
+    unreadable: int
+    sightings: list[Sighting]  # ranked by distance
+    visits: list[Visit]  # in time order
+
+
+def parse_span(text: str) -> datetime.timedelta:
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].replace(".", "", 1).isdigit():
+        raise TraceError(f"{text!r} is not a duration: use a number and s, m, h or d (e.g. 30m, 14d)")
+    return datetime.timedelta(**{units[text[-1]]: float(text[:-1])})
+
+
+def query_codes(texts: list[str]) -> list[facehash.FaceHash]:
+    codes = [facehash.parse(t) for t in texts]
+    if len({(c.key_id, len(c.bits)) for c in codes}) > 1:
+        raise TraceError("the FaceHashes of one trace must share one key and one length: they are one person")
+    return codes
+
+
+def run(
+    store: Store,
+    texts: list[str],
+    stride: datetime.timedelta,
+    since: datetime.timedelta,
+    *,
+    photos: int = 1,
+    max_false: float = 1.0,
+    far: float | None = None,
+    now: datetime.datetime | None = None,
+) -> Trace:
+    codes = query_codes(texts)
+    key_id, bits = codes[0].key_id, len(codes[0].bits)
+    held = store.keys()
+    if key_id not in held:
+        keys = ", ".join(sorted(held)) or "none"
+        raise TraceError(
+            f"this FaceHash was made with key {key_id}, but the database holds sightings of key(s) {keys}: "
+            "FaceHashes of different keys cannot be linked (that is what a key change is for)"
+        )
+    if bits not in store.lengths(key_id):
+        raise TraceError(f"the database holds no {bits}-bit FaceHashes of key {key_id}")
+    until = now or datetime.datetime.now(datetime.UTC)
+    since_ms, until_ms = _ms(until - since), _ms(until)
+    packed = [c.packed for c in codes]
+    # The budget needs the number of rows, which the search counts: search at the loosest distance the
+    # calibration allows, then keep what the operating point for that many rows accepts.
+    loosest = operating.choose(bits, 1, photos=photos, codes=len(codes), far=operating.MAX_FAR).distance
+    search = store.near(key_id, bits, packed, loosest, since_ms, until_ms)
+    point = operating.choose(bits, search.searched, photos=photos, codes=len(codes), max_false=max_false, far=far)
+    hits = [(i, d) for i, d in search.hits if d <= point.distance]
+    by_id = {r.id: r for r in store.rows([i for i, _ in hits])}
+    sightings = [Sighting(by_id[i], d) for i, d in hits if i in by_id]
+    stride_ms = round(stride.total_seconds() * 1000)
+    visits = _visits(sightings, stride_ms)
+    link = operating.curve(bits, 1).distance_at(CONTACT_LINK_FAR)
+    seen = {s.row.id for s in sightings}
+    for visit in visits:
+        around = store.around(
+            key_id, visit.site, visit.checkpoint, visit.first_ms - stride_ms, visit.last_ms + stride_ms
+        )
+        visit.contacts = _contacts(visit, [r for r in around if r.id not in seen and r.bits == bits], link)
+    return Trace(
+        codes=[str(c) for c in codes],
+        key_id=key_id,
+        point=point,
+        stride_ms=stride_ms,
+        since_ms=since_ms,
+        until_ms=until_ms,
+        coverage=store.coverage(),
+        retention=store.meta("retention"),
+        unreadable=search.unreadable,
+        sightings=sightings,
+        visits=visits,
+    )
+
+
+def _ms(moment: datetime.datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def _visits(sightings: list[Sighting], stride_ms: int) -> list[Visit]:
+    visits: list[Visit] = []
+    open_visits: dict[tuple[str, str], Visit] = {}
+    for s in sorted(sightings, key=lambda s: (s.row.started_ms, s.row.id)):
+        place = (s.row.site, s.row.checkpoint)
+        visit = open_visits.get(place)
+        if visit is None or s.row.started_ms - visit.last_ms > stride_ms:
+            visit = Visit(*place, [])
+            visits.append(visit)
+            open_visits[place] = visit
+        visit.sightings.append(s)
+    return visits
+
+
+def gap_ms(row: Row, other: Row) -> int:
+    """Time from `other` to `row`: negative if `row` ends before `other` starts, 0 if they overlap."""
+    if row.ended_ms < other.started_ms:
+        return row.ended_ms - other.started_ms
+    if row.started_ms > other.ended_ms:
+        return row.started_ms - other.ended_ms
+    return 0
+
+
+def _contacts(visit: Visit, rows: list[Row], link: int) -> list[Contact]:
+    """One contact per person: each row joins the first contact whose first row is within `link` bits."""
+    contacts: list[Contact] = []
+    for row in rows:
+        gap = min((gap_ms(row, s.row) for s in visit.sightings), key=abs)
+        for contact in contacts:
+            if bits_apart(contact.rows[0].code, row.code) <= link:
+                contact.rows.append(row)
+                contact.gap_ms = min(contact.gap_ms, gap, key=abs)
+                break
+        else:
+            contacts.append(Contact([row], gap))
+    return contacts
+
+
+def bits_apart(a: bytes, b: bytes) -> int:
+    return (int.from_bytes(a) ^ int.from_bytes(b)).bit_count()
