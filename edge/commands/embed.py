@@ -105,3 +105,59 @@ def run(
             pool.close()
             pool.join()
     return 1 if failed else 0
+
+
+def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.stdout) -> int:
+    """One FaceHash from several photos of one person: their quality-weighted mean embedding, as a burst's.
+
+    Each photo gives its largest face. At most MAX_QUERY_PHOTOS photos are used (the best by quality: the
+    trace is calibrated for means of up to that many), and a photo whose face does not match the others
+    is left out and named, so one wrong photo cannot turn the query into someone else."""
+    from edge.persons import Person, TrustRules, weight
+    from edge.tracer.operating import MAX_QUERY_PHOTOS
+
+    pipeline = FacePipeline(settings)
+    rules = TrustRules(continuity=False)
+    faces, left_out = [], []
+    for path in expand(paths):
+        try:
+            found = pipeline.process(read_image(path))
+        except (TraceonError, OSError) as e:
+            left_out.append({"path": str(path), "why": str(e)})
+            continue
+        if not found:
+            left_out.append({"path": str(path), "why": "no face found"})
+            continue
+        face = max(found, key=lambda f: f.quality.size)
+        if not rules.trusts(face):
+            left_out.append({"path": str(path), "why": "the face is too small or blurred to trust"})
+            continue
+        faces.append((path, face))
+    faces.sort(key=lambda pf: weight(pf[1]), reverse=True)
+    while len(faces) > 1:  # drop the face that matches the mean of the others least, while any does not match
+        fits = []
+        for i, (_, face) in enumerate(faces):
+            others = Person([(0, f, True) for j, (_, f) in enumerate(faces) if j != i]).embedding
+            fits.append(float(face.embedding @ others))
+        worst = min(range(len(faces)), key=fits.__getitem__)
+        if fits[worst] >= pipeline.threshold:
+            break
+        left_out.append({"path": str(faces[worst][0]), "why": f"does not look like the others ({fits[worst]:.3f})"})
+        del faces[worst]
+    for path, _ in faces[MAX_QUERY_PHOTOS:]:
+        left_out.append({"path": str(path), "why": f"more than {MAX_QUERY_PHOTOS} photos: kept the best"})
+    faces = faces[:MAX_QUERY_PHOTOS]
+    if not faces:
+        out.write(json.dumps({"error": "no photo gave a face to trust", "left_out": left_out}) + "\n")
+        return 1
+    mean = Person([(0, f, True) for _, f in faces]).embedding
+    code = str(FaceHasher(key, load_scheme()).hash(mean))
+    line = {
+        "facehash": code,
+        "photos": len(faces),
+        "used": [str(p) for p, _ in faces],
+        "left_out": left_out,
+        "trace": f"traceon-edge trace {code} --query-photos {len(faces)} --db DB",
+    }
+    out.write(json.dumps(line) + "\n")
+    return 0
