@@ -12,6 +12,8 @@ from edge.config import EX_CONFIG, ConfigError
 from edge.errors import TraceonError
 from edge.facehash import load_key, write_key_file
 
+UNIT_MODULES = {"cv2", "dlib", "ai_edge_litert", "tflite_runtime", "PIL", "gpiozero"}  # the `[unit]` extra
+
 
 def _positive(text: str) -> int:
     value = int(text)
@@ -264,6 +266,15 @@ def main(argv: list[str] | None = None) -> int:
             key = write_key_file(args.path)
             print(f"wrote a new FaceHash key to {args.path} (mode 0600, key id {key.id})")
             return 0
+    except ModuleNotFoundError as e:
+        if e.name not in UNIT_MODULES:
+            raise
+        print(
+            f"traceon-edge: `{args.command}` runs on a unit and needs its vision parts ({e.name} is missing); "
+            "install them with: pip install 'traceon-edge[unit]'",
+            file=sys.stderr,
+        )
+        return 1
     except ConfigError as e:
         print(f"traceon-edge: {e}", file=sys.stderr)
         return EX_CONFIG

@@ -25,7 +25,7 @@ def test_a_dry_run_for_64_bit_prints_every_step_and_changes_nothing():
         "apt-get install -y python3-venv python3-pip mosquitto-clients python3-picamera2 python3-lgpio",
         "usermod -aG video,gpio traceon",
         "python3 -m venv --system-site-packages /opt/traceon-edge/venv",
-        f"/opt/traceon-edge/venv/bin/pip install --quiet --upgrade {ROOT}",
+        f"/opt/traceon-edge/venv/bin/pip install --quiet --upgrade {ROOT}[unit]",
         "chmod 0600 /etc/traceon-edge/facehash.key",
         "install -m 0644 " + str(ROOT / "systemd" / "traceon-edge.service"),
         "systemctl enable traceon-edge",

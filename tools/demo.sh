@@ -3,7 +3,7 @@
 # config/dev-video.yaml (the recorded clip as its camera, a burst every two seconds), publishing to a
 # local mosquitto, printing each event once the broker has acknowledged it. Ctrl-C stops it cleanly.
 source "$(dirname "$0")/common.sh"
-make_venv "$(default_python)" .venv ""
+make_venv "$(default_python)" .venv "[unit]"
 apt_install mosquitto
 mkdir -p build
 [ -f build/dev.key ] || .venv/bin/traceon-edge keygen build/dev.key

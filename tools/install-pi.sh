@@ -57,7 +57,7 @@ run usermod -aG video,gpio "$USER_NAME"
 step "the software in $PREFIX (venv with --system-site-packages)"
 run install -d -m 0755 "$PREFIX"
 [ -x "$PREFIX/venv/bin/python" ] || run python3 -m venv --system-site-packages "$PREFIX/venv"
-run "$PREFIX/venv/bin/pip" install --quiet --upgrade "$ROOT"
+run "$PREFIX/venv/bin/pip" install --quiet --upgrade "$ROOT[unit]"
 
 step "configuration in $ETC"
 run install -d -m 0750 -o root -g "$USER_NAME" "$ETC"

@@ -4,7 +4,7 @@
 # and Alex Lacamoire), a collector storing their events in SQLite, then `trace` of the person in one
 # known photo: his sightings at both doors, and Alex as his contact at door-b. Needs ../shared/data.
 source "$(dirname "$0")/common.sh"
-make_venv "$(default_python)" .venv ""
+make_venv "$(default_python)" .venv "[unit]"
 apt_install mosquitto
 DATA="$(cd "$ROOT/.." && pwd)/shared/data"
 [ -d "$DATA/faces" ] || { echo "the demo needs the shared photos and clip in $DATA" >&2; exit 1; }
