@@ -12,15 +12,19 @@ import pytest
 from conftest import ROOT
 
 UNIT = ROOT / "systemd" / "traceon-edge.service"
+COLLECT = ROOT / "systemd" / "traceon-collect.service"
 
 
-@pytest.fixture
-def installed_unit(tmp_path):
+@pytest.fixture(params=[UNIT, COLLECT], ids=["unit", "collector"])
+def installed_unit(request, tmp_path):
     if not shutil.which("systemd-analyze"):
         pytest.skip("systemd-analyze is not installed on this machine")
     executable = Path(sys.executable).parent / "traceon-edge"
-    unit = tmp_path / "traceon-edge.service"
-    unit.write_text(UNIT.read_text().replace("/opt/traceon-edge/venv/bin/traceon-edge", str(executable)))
+    unit = tmp_path / request.param.name
+    text = request.param.read_text().replace("/opt/traceon-edge/venv/bin/traceon-edge", str(executable))
+    environment = tmp_path / "collect.env"
+    environment.write_text((ROOT / "config" / "collect.env").read_text())
+    unit.write_text(text.replace("/etc/traceon-edge/collect.env", str(environment)))
     return unit
 
 
@@ -54,3 +58,11 @@ def test_the_unit_runs_as_a_service_user_with_camera_and_gpio_only():
         "RestartPreventExitStatus=78",
     ):
         assert line in text
+
+
+def test_the_collector_unit_is_hardened_like_the_units_and_reaches_no_device():
+    unit, collector = UNIT.read_text(), COLLECT.read_text()
+    hardening = [line for line in unit.splitlines() if line.startswith(("Protect", "Restrict", "SystemCall", "NoNew"))]
+    assert hardening and all(line in collector for line in hardening)
+    assert "DeviceAllow" not in collector and "PrivateDevices=yes" in collector
+    assert "RestartPreventExitStatus=78" in collector and "User=traceon" in collector
