@@ -227,7 +227,8 @@ def write_doc(data: lfw.People, result: dict, union: dict, cosine: str) -> None:
         "",
         "The last row: `trace CODE1 CODE2` accepts a row within the distance of either code; it spends half "
         "the FAR budget on each (union bound), so its cells show the one-photo distance at FAR/2, the measured TAR "
-        "of the nearer code there and the measured FAR of the pair (which the bound keeps under the column's). Comparisons per row: "
+        "of the nearer code there and the measured FAR of the pair (which the bound keeps under the column's). "
+        "Comparisons per row: "
         + ", ".join(
             f"m={p}: {c['pairs']['same']:,} same / {c['pairs']['different']:,} different"
             for p, c in lengths["1024"].items()
