@@ -2,7 +2,7 @@
 # Set up and run the tests: ruff lint and format check, then pytest on Python 3.11 and 3.13
 # (each one that this machine has; at least one must be there).
 source "$(dirname "$0")/common.sh"
-apt_install mosquitto openssh-server postgresql  # the tests start their own broker, sshd and PostgreSQL on free loopback ports
+apt_install mosquitto openssh-server postgresql chromium  # the tests start their own broker, sshd and PostgreSQL on free loopback ports; chromium renders the HTML trace
 ran=() failed=() missing=()
 for v in 3.11 3.13; do
   python=$(find_python "$v" || true)
