@@ -47,71 +47,17 @@ def dlib_float():
     return dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
 
 
-# --- a real mosquitto broker on a free loopback port -------------------------------------------------
+# --- a real mosquitto broker and PostgreSQL on free loopback ports (tools/servers.py) ------------------
 
 import json  # noqa: E402
-import os  # noqa: E402
 import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
+import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def collector_broker_settings() -> str:
-    """config/mosquitto-collect.conf as shipped, minus the paths that belong to a real install."""
-    lines = (ROOT / "config" / "mosquitto-collect.conf").read_text().splitlines()
-    keep = [line.split("#")[0].strip() for line in lines]
-    return "".join(f"{line}\n" for line in keep if line and not line.startswith(("persistence_location", "autosave")))
-
-
-class Broker:
-    """mosquitto on 127.0.0.1:port with the settings config/mosquitto-collect.conf documents for collectors
-    (persistence, queue limits), saving every second so queued QoS 1 messages survive a restart."""
-
-    def __init__(self, directory: Path, extra: str = ""):
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not Path(exe).exists():
-            pytest.fail("mosquitto is not installed: tools/test.sh installs it (apt-get install mosquitto)")
-        self.exe, self.port = exe, free_port()
-        self.conf = directory / "mosquitto.conf"
-        as_root = "user root\n" if os.geteuid() == 0 else ""  # else it drops to a user who cannot read tmp_path
-        self.conf.write_text(
-            f"{as_root}listener {self.port} 127.0.0.1\nallow_anonymous true\n{collector_broker_settings()}"
-            f"persistence_location {directory}/\nautosave_interval 1\n{extra}"
-        )
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([self.exe, "-c", str(self.conf)], stderr=subprocess.DEVNULL)
-        self.wait_listening()
-
-    def wait_listening(self) -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        pytest.fail("mosquitto did not start listening within 10 s")
-
-    def pause(self) -> None:  # a stalled network: connections stay up, nothing is acknowledged
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.process.send_signal(signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+sys.path.insert(0, str(ROOT / "tools"))
+from servers import Broker, Postgres, free_port  # noqa: E402
 
 
 @pytest.fixture
@@ -159,49 +105,6 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-class Postgres:
-    """A throwaway PostgreSQL server (Debian's postgresql package) on 127.0.0.1:port, trust auth, fsync off."""
-
-    def __init__(self):
-        import tempfile
-
-        initdb = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-        if not initdb:
-            pytest.fail("PostgreSQL is not installed: tools/test.sh installs it (apt-get install postgresql)")
-        self.bin = initdb[-1].parent
-        self.dir = Path(tempfile.mkdtemp(prefix="traceon-pg-"))
-        self.as_owner = []
-        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-            shutil.chown(self.dir, "postgres")
-            self.as_owner = ["runuser", "-u", "postgres", "--"]
-        self.data, self.port = self.dir / "data", free_port()
-        self._run("initdb", "-D", self.data, "-U", "traceon", "-A", "trust", "-E", "UTF8", "--no-sync")
-        self._run(
-            "pg_ctl", "-D", self.data, "-w", "-l", self.dir / "log", "start", "-o",
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
-        )  # fmt: skip
-        self.databases = 0
-
-    def _run(self, tool: str, *args) -> None:
-        subprocess.run([*self.as_owner, self.bin / tool, *map(str, args)], check=True, capture_output=True)
-
-    def new_database(self) -> str:
-        import psycopg
-
-        self.databases += 1
-        name = f"t{self.databases}"
-        with psycopg.connect(self.url("postgres"), autocommit=True) as db:
-            db.execute(f"CREATE DATABASE {name}")
-        return self.url(name)
-
-    def url(self, database: str) -> str:
-        return f"postgresql://traceon@127.0.0.1:{self.port}/{database}"
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", self.data, "-m", "fast", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
