@@ -13,7 +13,7 @@ import time
 import uuid
 
 import pytest
-from conftest import Broker, make_certificates, tls_listener
+from conftest import Broker, Postgres, make_certificates, tls_listener
 from test_tracing import KEY, NOW, SINCE, STRIDE, checked, event_of
 
 from edge import config, events, facehash
@@ -170,6 +170,36 @@ def test_a_collector_killed_ten_times_at_random_moments_loses_nothing_and_stores
     assert persons == 500
 
 
+def test_an_event_is_acknowledged_only_once_it_is_stored(tmp_path, broker, codes, postgres):
+    """The store is locked while events arrive; the collector, blocked in its transaction, is killed. Had it
+    acknowledged anything before the commit, the broker would not send it again."""
+    import psycopg
+
+    collector = Collector(broker.port, postgres)
+    collector.wait_for("collecting")
+    unit = Unit(tmp_path, broker.port)
+    sent = stream(codes, 30)
+    with psycopg.connect(postgres) as lock:
+        lock.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        try:
+            unit.publish(sent)
+            unit.wait_delivered(30)
+            deadline = time.monotonic() + 30
+            blocked = "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT%'"
+            while not lock.execute(blocked).fetchone()[0]:
+                assert time.monotonic() < deadline, "the collector never tried to store"
+                time.sleep(0.05)
+            collector.kill()
+        finally:
+            unit.stop()
+        lock.rollback()
+    again = Collector(broker.port, postgres)
+    wait_stored(postgres, 30)
+    said = again.stop()
+    assert sorted(contents(postgres)[0]) == sorted(e["event_id"] for e in sent)
+    assert "stored 30, already stored 0" in said
+
+
 def test_two_collectors_in_a_share_group_one_killed_store_every_event_once(tmp_path, broker, codes, postgres):
     sent = stream(codes, 300)
     group = ["--share", "tracers"]
@@ -200,6 +230,31 @@ def test_two_collectors_in_a_share_group_one_killed_store_every_event_once(tmp_p
           f"tracer-a stored {steady_stored}")  # fmt: skip
     assert sorted(ids) == sorted(e["event_id"] for e in sent) and persons == 300
     assert 0 < steady_stored < 300  # both took a share
+
+
+def test_a_database_that_goes_down_loses_no_event(tmp_path, broker, codes):
+    """PostgreSQL stops mid-stream: nothing is acknowledged until it is back, then every event is stored once."""
+    server = Postgres()
+    url = server.new_database()
+    collector = Collector(broker.port, url)
+    collector.wait_for("collecting")
+    unit = Unit(tmp_path, broker.port)
+    sent = stream(codes, 40)
+    try:
+        unit.publish(sent[:20])
+        wait_stored(url, 20)
+        server.halt()
+        unit.publish(sent[20:])
+        unit.wait_delivered(40)  # the broker has them all; the collector cannot store them
+        collector.wait_for("cannot store events")
+        server.start()
+        wait_stored(url, 40)
+    finally:
+        unit.stop()
+        said = collector.stop()
+        server.stop()
+    assert "nothing is acknowledged" in said
+    assert "stored 40, already stored 0, refused 0" in said
 
 
 def test_three_thousand_events_at_once_are_all_stored(tmp_path, broker, codes):

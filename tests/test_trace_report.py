@@ -102,7 +102,7 @@ def test_the_html_timeline_shows_each_sighting_and_contact_in_a_real_browser(cam
             "--window-size=1000,1400",
             f"--screenshot={shot}",
             page.as_uri(),
-        ],  # fmt: skip
+        ],
         capture_output=True,
         timeout=60,
         check=True,

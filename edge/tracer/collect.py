@@ -84,7 +84,6 @@ class Collector:
         self.store: Store | None = None
         self.unreachable = False
         self.had_session = False  # this client id has connected to this store's broker before
-        self.session_noted = False
         self.connected_at, self.short_lived = 0.0, 0  # connections closed within seconds, in a row
         self.client = self._client()
 
@@ -179,7 +178,10 @@ class Collector:
             return 1
         with self.store.transaction():
             self.store.set_meta("retention", self.options.retention_text)
-            self.had_session = self.store.meta(f"session:{self.client_id}") is not None
+            session = f"session:{self.client_id}"  # from now on a missing session at the broker means lost events
+            self.had_session = self.store.meta(session) is not None
+            if not self.had_session:
+                self.store.set_meta(session, datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
         self.say(
             f"storing into {redacted(self.options.db_url)} ({self.store.kind}); events older than "
             f"{self.options.retention_text} are deleted"
@@ -216,12 +218,16 @@ class Collector:
             if batch:
                 touched |= self._write(batch)
             now = time.monotonic()
-            if now >= next_upkeep and touched:
-                self.store.maintain(touched)
-                touched, next_upkeep = set(), now + 10
-            if now >= next_retention:
-                self._forget_old()
-                next_retention = now + 3600
+            try:  # upkeep that fails (a database down or full) is tried again later; events are safe meanwhile
+                if now >= next_upkeep and touched:
+                    next_upkeep = now + 10
+                    self.store.maintain(touched)
+                    touched = set()
+                if now >= next_retention:
+                    next_retention = now + 3600
+                    self._forget_old()
+            except Exception as e:
+                self.say(f"store upkeep failed ({type(e).__name__}: {e}); trying again later")
 
     def _next_batch(self) -> list[Delivery]:
         try:
@@ -269,10 +275,6 @@ class Collector:
                     self._refused(delivery, f"event id {event.event_id} is already stored with other content")
             if delivery.generation == self.generation:  # else it comes again on the new connection
                 self.client.ack(delivery.mid, 1)
-        if not self.session_noted:  # from now on a missing session at the broker means lost events
-            with self.store.transaction():
-                self.store.set_meta(f"session:{self.client_id}", datetime.datetime.now(datetime.UTC).isoformat())
-            self.session_noted = True
         return {(e.key_id, e.bits) for e in events if e.bits}
 
     def _refused(self, delivery: Delivery, reason: str) -> None:

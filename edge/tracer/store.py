@@ -306,12 +306,16 @@ class Store:
     def code_bytes(self, value, bits: int) -> bytes | None:
         return bytes(value) if isinstance(value, bytes | memoryview) and len(value) * 8 == bits else None
 
-    def keys(self) -> dict[str, int]:
-        """Person rows per key id."""
-        return dict(self.execute("SELECT key_id, COUNT(*) FROM persons GROUP BY key_id").fetchall())
+    def keys(self) -> set[str]:
+        """Every key id with stored rows (a scan: for messages, not for each trace)."""
+        return {k for (k,) in self.execute("SELECT DISTINCT key_id FROM persons").fetchall()}
 
-    def lengths(self, key_id: str) -> set[int]:
-        return {b for (b,) in self.execute("SELECT DISTINCT bits FROM persons WHERE key_id = ?", (key_id,))}
+    def holds(self, key_id: str, bits: int | None = None) -> bool:
+        """Whether any row of this key (and length) is stored: one index probe."""
+        if bits is None:
+            return self.execute("SELECT 1 FROM persons WHERE key_id = ? LIMIT 1", (key_id,)).fetchone() is not None
+        found = self.execute("SELECT 1 FROM persons WHERE key_id = ? AND bits = ? LIMIT 1", (key_id, bits))
+        return found.fetchone() is not None
 
     def coverage(self) -> tuple[int | None, int | None]:
         """When the oldest and the newest stored event started."""

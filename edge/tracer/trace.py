@@ -103,14 +103,13 @@ def run(
 ) -> Trace:
     codes = query_codes(texts)
     key_id, bits = codes[0].key_id, len(codes[0].bits)
-    held = store.keys()
-    if key_id not in held:
-        keys = ", ".join(sorted(held)) or "none"
+    if not store.holds(key_id):
+        keys = ", ".join(sorted(store.keys())) or "none"
         raise TraceError(
             f"this FaceHash was made with key {key_id}, but the database holds sightings of key(s) {keys}: "
             "FaceHashes of different keys cannot be linked (that is what a key change is for)"
         )
-    if bits not in store.lengths(key_id):
+    if not store.holds(key_id, bits):
         raise TraceError(f"the database holds no {bits}-bit FaceHashes of key {key_id}")
     until = now or datetime.datetime.now(datetime.UTC)
     since_ms, until_ms = _ms(until - since), _ms(until)
