@@ -149,9 +149,7 @@ def main() -> None:
         *[f"| {b} | {t} |" for b, t in thresholds.items()],
         "",
     ]
-    out = lfw.ROOT / "docs" / "FACEHASH.md"
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    lfw.write_doc("FACEHASH.md", lines)
 
 
 if __name__ == "__main__":

@@ -236,9 +236,7 @@ def write_doc(data: lfw.People, result: dict, union: dict, cosine: str) -> None:
         + ".",
         "",
     ]
-    out = lfw.ROOT / "docs" / "TRACING_CALIBRATION.md"
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    lfw.write_doc("TRACING_CALIBRATION.md", lines)
 
 
 if __name__ == "__main__":

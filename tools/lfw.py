@@ -157,6 +157,12 @@ def embedded(pairs_path: Path = DEFAULT_PAIRS) -> Embedded:
     return Embedded(paths, vectors, stack, usable, len(chips))
 
 
+def write_doc(name: str, lines: list[str]) -> None:
+    """Write a generated docs/NAME and print it."""
+    (ROOT / "docs" / name).write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
 @dataclass
 class People:
     """Int8 embeddings of every lfw_dev photo whose face was found, labelled by person (all pairs, not a list)."""
