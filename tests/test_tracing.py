@@ -308,3 +308,20 @@ def test_importing_the_tracer_side_loads_no_vision_module():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_trace_from_several_facehashes_of_one_person_keeps_the_budget(db, hasher, embeddings, day):
+    db.add([checked(e) for e in day])
+    codes = [str(hasher.hash(embeddings[f"barack_obama/{n}.jpg"])) for n in (3, 4)]
+    result = trace.run(db, codes, STRIDE, SINCE, now=NOW)
+    assert result.point.codes == 2 and result.point.expected_false <= 1.0
+    assert {s.row.event_id for s in result.sightings} == {day[0]["event_id"], day[3]["event_id"]}
+    assert "Trace of 2 FaceHashes of one person" in trace_report(result)
+    assert "found: at least" in trace_report(result)
+    stranger = str(
+        FaceHasher(Key(b"another deployment's key........"), facehash.load_scheme()).hash(
+            embeddings["barack_obama/4.jpg"]
+        )
+    )
+    with pytest.raises(trace.TraceError, match="must share one key and one length"):
+        trace.run(db, [codes[0], stranger], STRIDE, SINCE, now=NOW)
