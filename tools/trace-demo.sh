@@ -43,7 +43,7 @@ setsid mosquitto -p "$port" >"$work/mosquitto.log" 2>&1 &  # its own session: Ct
 pids+=($!)
 sleep 0.5
 say "collect into $work/sightings.sqlite"
-.venv/bin/traceon-edge collect --broker "127.0.0.1:$port" --db "$work/sightings.sqlite" &
+.venv/bin/traceon-edge collect --broker "127.0.0.1:$port" --client-id demo-tracer --db "$work/sightings.sqlite" &
 collector=$!
 sleep 1
 say "two checkpoints for 20 s: door-a replays the clip, door-b photographs Lin-Manuel and Alex"
@@ -65,3 +65,6 @@ code=$(.venv/bin/traceon-edge embed --key-file build/dev.key "$photo" 2>/dev/nul
 echo "${code:0:40}…"
 say "traceon-edge trace FACEHASH --db $work/sightings.sqlite --stride 30m --since 14d"
 .venv/bin/traceon-edge trace "$code" --db "$work/sightings.sqlite" --stride 30m --since 14d
+say "the same trace as a timeline: traceon-edge trace FACEHASH ... --format html --output $work/trace.html"
+.venv/bin/traceon-edge trace "$code" --db "$work/sightings.sqlite" --format html --output "$work/trace.html"
+echo "open $ROOT/$work/trace.html in a browser (one file, nothing fetched)"
