@@ -325,3 +325,22 @@ def test_a_trace_from_several_facehashes_of_one_person_keeps_the_budget(db, hash
     )
     with pytest.raises(trace.TraceError, match="must share one key and one length"):
         trace.run(db, [codes[0], stranger], STRIDE, SINCE, now=NOW)
+
+
+def test_a_trace_of_a_database_that_is_not_there_says_so_and_makes_none(tmp_path, hasher, embeddings):
+    missing = tmp_path / "typo.sqlite"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "trace",
+            str(hasher.hash(embeddings["barack_obama/1.jpg"])),
+            "--db",
+            str(missing),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1 and f"there is no sightings database at {missing}" in result.stderr
+    assert not missing.exists()

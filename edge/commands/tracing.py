@@ -25,7 +25,7 @@ def collect(args) -> int:
 
 
 def trace(args, out=sys.stdout) -> int:
-    db = store.open_store(args.db)
+    db = store.open_store(args.db, create=False)
     try:
         result = run(
             db,

@@ -89,9 +89,10 @@ def redacted(url: str) -> str:
     return f"{scheme}://{credentials.split(':')[0]}{':***' if ':' in credentials else ''}{at}{host}"
 
 
-def open_store(url: str, upgrade: bool = False) -> Store:
+def open_store(url: str, upgrade: bool = False, create: bool = True) -> Store:
     """A store at `url` (a file path, sqlite:///path or postgresql://…). An older format is upgraded only
-    if `upgrade`; otherwise it is refused with the command that upgrades it."""
+    if `upgrade`; otherwise it is refused with the command that upgrades it. A SQLite file that is not
+    there is made only if `create` (a reader should not leave an empty database behind a typo)."""
     store: Store
     if url.startswith(("postgresql://", "postgres://")):
         store = PostgresStore(url)
@@ -99,6 +100,8 @@ def open_store(url: str, upgrade: bool = False) -> Store:
         path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
         if "://" in path:
             raise StoreError(f"unsupported database URL {url!r}: use a file path, sqlite:///path or postgresql://")
+        if not create and not Path(path).is_file():
+            raise StoreError(f"there is no sightings database at {path} (a collector makes it: traceon-edge collect)")
         store = SqliteStore(Path(path))
     try:
         store.prepare(url, upgrade)
@@ -356,11 +359,11 @@ class SqliteStore(Store):
 
     def __init__(self, path: Path):
         super().__init__()
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=30)
             self.db.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the database {path}: {e}") from None
         self.db.execute("PRAGMA synchronous = FULL")  # a PUBACK follows the commit: it must survive a power cut
         self.db.execute("PRAGMA foreign_keys = ON")
