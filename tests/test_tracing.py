@@ -338,7 +338,7 @@ def test_a_trace_of_a_database_that_is_not_there_says_so_and_makes_none(tmp_path
             str(hasher.hash(embeddings["barack_obama/1.jpg"])),
             "--db",
             str(missing),
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
     )
