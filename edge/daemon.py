@@ -3,9 +3,11 @@
 Three threads so that no stage stalls another: the main thread waits for triggers and captures bursts
 (frames stay in memory), a vision thread turns each burst into one event and commits it to the
 outbox, and the broker link's publisher empties the outbox while connected. Signals: SIGTERM/SIGINT
-finish the current burst, flush, say `offline` and exit 0; SIGHUP reloads the config (a bad new config
-is reported and the old one keeps running); SIGUSR1 starts a burst. systemd's watchdog is fed from the
-main loop only while the vision thread is alive.
+finish the current burst (its event is committed and sent before the link closes), flush, say
+`offline` and exit 0; SIGHUP reloads the config (a bad new config is reported and the old one keeps
+running); SIGUSR1 starts a burst. systemd's watchdog is fed from the main loop only while every thread
+(vision, publisher, MQTT network loop) is alive: a unit that cannot publish is restarted, not left
+saying `online`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from edge import __version__, config, events
+from edge.clock import SystemClock, mark
 from edge.config import Config, ConfigError
 from edge.facehash import FaceHasher, load_key, load_scheme
 from edge.mqtt import BrokerLink
@@ -54,18 +57,21 @@ def sd_notify(message: str) -> None:
 @dataclass
 class Burst:
     trigger: str
-    started: float
+    started: float  # wall time: one reading of the clock, the rest measured on the monotonic clock
     ended: float
+    started_mono: float
+    clock: str  # edge.clock.mark(): whether the wall clock was synchronised
     frames: list[np.ndarray] = field(repr=False)
 
 
 class Runtime:
     """Everything one configuration builds; closed as a whole on reload or stop."""
 
-    def __init__(self, cfg: Config, fingerprint: str, inbox: TriggerInbox, pin_factory, on_event):
+    def __init__(self, cfg: Config, fingerprint: str, inbox: TriggerInbox, pin_factory, on_event, clock=None):
         self.cfg, self.fingerprint, self.inbox = cfg, fingerprint, inbox
+        self.clock = clock or SystemClock()
         self._stack = contextlib.ExitStack()
-        self.stats = {"bursts": 0, "bursts_dropped_busy": 0, "events_failed": 0}
+        self.stats = {"bursts": 0, "bursts_dropped_busy": 0, "events_failed": 0, "restamped": 0}
         self.last_event: dict | None = None
         self.told_ended = False
         self.started = time.time()
@@ -80,6 +86,9 @@ class Runtime:
             o = cfg.outbox
             self.outbox = Outbox(o.path, o.max_events, o.max_bytes, o.when_full)
             self._stack.callback(self.outbox.close)
+            self.outbox.hold_unsynchronized(self.clock, cfg.clock.hold_unsynchronized)
+            self.synchronized = None
+            self.check_clock()
             self.camera = Camera(cfg.source)
             self._stack.callback(self.camera.close)
             self.motion = MotionDetector(cfg.trigger.changed) if cfg.trigger.kind == "motion" else None
@@ -89,39 +98,61 @@ class Runtime:
                 self._stack.callback(IntervalTimer(cfg.trigger, inbox).close)
             topics = Topics(cfg.mqtt.topic_prefix, cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device)
             self.link = BrokerLink(cfg.mqtt, topics, self.outbox, self.health, lambda: inbox.fire("manual"), on_event)
+            self._stack.callback(self.link.stop)  # after vision (LIFO): the last burst's event goes out first
             self._bursts: queue.Queue[Burst | None] = queue.Queue(maxsize=2)
             self._vision = threading.Thread(target=self._vision_loop, name="vision", daemon=True)
             self._vision.start()
             self._stack.callback(self._stop_vision)
             self.link.start()
-            self._stack.callback(self.link.stop)
         except BaseException:
             self._stack.close()
             raise
 
     @property
     def healthy(self) -> bool:
-        return self._vision.is_alive()
+        """Every thread runs: vision, the publisher and paho's network loop (the watchdog is fed only then)."""
+        return self._vision.is_alive() and self.link.alive
+
+    def check_clock(self) -> None:
+        """When the clock becomes synchronised, events still waiting get their times from the monotonic clock."""
+        synchronized = self.clock.synchronized()
+        if synchronized and not self.synchronized:
+            fixed = self.outbox.restamp(self.clock.wall(), self.clock.mono(), self.clock.boot)
+            if fixed:
+                self.stats["restamped"] += fixed
+                log.warning("the system clock is synchronised now: re-stamped %d waiting event(s)", fixed)
+        elif synchronized is False and self.synchronized is not False:
+            log.warning("the system clock is not synchronised: events are marked so until it is")
+        self.synchronized = synchronized
 
     def health(self) -> dict:
         kind, at = self.inbox.last or (None, None)
+        synchronized, via = self.clock.state()
+        counts = self.outbox.counters()
         return {
             "state": "running",
             "software": f"traceon-edge {__version__}",
+            "at": events.utc(self.clock.wall()),
             "uptime_s": round(time.time() - self.started),
             "config": self.fingerprint,
             "model": self.identity.model,
             "key_id": self.hasher.key.id,
             "camera": self.camera.state,
-            "broker": "connected" if self.link.connected.is_set() else (self.link.last_error or "connecting"),
+            "broker": "connected" if self.link.connected.is_set() else (self.link.last_error or "connecting")[:300],
+            "clock": {"synchronized": synchronized, "via": via, "restamped": self.stats["restamped"]},
+            "threads": {"vision": self._vision.is_alive(), "publisher": self.link.alive},
             "last_trigger": {"kind": kind, "at": events.utc(at)} if kind else None,
             "last_event": self.last_event,
             "outbox_depth": self.outbox.depth(),
+            "outbox": {"problem": self.outbox.problem[:600], "faults": self.outbox.faults},
             "dropped": {
-                "outbox_full": self.outbox.dropped(),
+                "outbox_full": counts["dropped_full"],
+                "lost_damaged": counts["lost_damaged"],
+                "dropped_from_memory": counts["dropped_from_memory"],
                 "triggers_coalesced": self.inbox.coalesced,
                 "bursts_while_busy": self.stats["bursts_dropped_busy"],
                 "events_failed": self.stats["events_failed"],
+                "retained_triggers_ignored": self.link.ignored_retained,
             },
         }
 
@@ -132,10 +163,11 @@ class Runtime:
             if frame is not None and self.motion.moved(frame):
                 self.inbox.fire("motion")
 
-    def capture(self, trigger: str, fired_at: float) -> None:
+    def capture(self, trigger: str, fired_mono: float) -> None:
         b = self.cfg.burst
         interval = b.duration / b.frames
         stepped = self.cfg.source.kind == "video" and not self.cfg.source.realtime
+        wall, mono, synchronized = self.clock.wall(), self.clock.mono(), self.clock.synchronized()
         frames, started = [], time.time()
         for i in range(b.frames):
             frame = self.camera.read()
@@ -153,7 +185,8 @@ class Runtime:
                 log.warning("the source has ended (no loop): triggers make no more events")
             self.told_ended = True
             return
-        burst = Burst(trigger, fired_at, time.time(), frames)
+        fired = wall - max(0.0, mono - fired_mono)  # the trigger's moment, on this burst's one wall reading
+        burst = Burst(trigger, fired, wall + (self.clock.mono() - mono), fired_mono, mark(synchronized), frames)
         self.stats["bursts"] += 1
         try:
             self._bursts.put_nowait(burst)
@@ -166,7 +199,10 @@ class Runtime:
         while (burst := self._bursts.get()) is not None:
             try:
                 event = self.make_event(burst)
-                self.outbox.put(event)
+                restampable = (burst.started_mono, self.clock.boot) if burst.clock == "unsynchronized" else None
+                self.outbox.put(event, restampable)
+                log.info("event %s committed: %d person(s), %d face(s), clock %s", event["event_id"],
+                         len(event["persons"]), event["faces"], event["clock"])  # fmt: skip
                 self.last_event = {"id": event["event_id"], "at": event["ended_at"], "persons": len(event["persons"])}
             except Exception:
                 self.stats["events_failed"] += 1
@@ -177,7 +213,14 @@ class Runtime:
         self.pipeline.embed([f for frame in faces for f in frame])  # one interpreter call per burst
         persons = group(faces, self.pipeline.threshold, self.rules)
         return events.build(
-            self.identity, burst.trigger, burst.started, burst.ended, len(burst.frames), persons, self.hasher
+            self.identity,
+            burst.trigger,
+            burst.started,
+            burst.ended,
+            len(burst.frames),
+            persons,
+            self.hasher,
+            burst.clock,
         )
 
     def _stop_vision(self) -> None:
@@ -189,8 +232,9 @@ class Runtime:
 
 
 class Daemon:
-    def __init__(self, config_path: Path, pin_factory=None, on_event: Callable[[dict], None] | None = None):
+    def __init__(self, config_path: Path, pin_factory=None, on_event: Callable[[dict], None] | None = None, clock=None):
         self.config_path = config_path
+        self.clock = clock
         self.pin_factory = pin_factory
         self.on_event = on_event or (lambda event: None)
         self.inbox = TriggerInbox()
@@ -200,7 +244,8 @@ class Daemon:
     def _build(self) -> Runtime:
         cfg = config.load(self.config_path)
         logging.getLogger().setLevel(cfg.logging.level)
-        return Runtime(cfg, config.fingerprint(self.config_path), self.inbox, self.pin_factory, self.on_event)
+        fingerprint = config.fingerprint(self.config_path)
+        return Runtime(cfg, fingerprint, self.inbox, self.pin_factory, self.on_event, self.clock)
 
     def stop(self) -> None:
         self._stop.set()
@@ -223,6 +268,7 @@ class Daemon:
             while not self._stop.is_set():
                 if runtime.healthy:
                     sd_notify("WATCHDOG=1")
+                runtime.check_clock()
                 if self._reload.is_set():
                     self._reload.clear()
                     runtime = self._reloaded(runtime)
@@ -253,7 +299,7 @@ class Daemon:
             log.info("reloaded config %s", runtime.fingerprint)
         except Exception as e:
             log.error("the new config could not start (%s); going back to the previous one", e)
-            runtime = Runtime(*previous, self.inbox, self.pin_factory, self.on_event)
+            runtime = Runtime(*previous, self.inbox, self.pin_factory, self.on_event, self.clock)
         sd_notify("READY=1")
         return runtime
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # the unit builds events from persons; the tracer's side only
     from edge.facehash import FaceHasher
     from edge.persons import Person
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `clock` says whether the unit's clock could be trusted for the times
 
 
 class EventError(TraceonError, ValueError):
@@ -31,22 +31,23 @@ class EventError(TraceonError, ValueError):
 
 
 @cache
-def schema() -> dict:
-    return json.loads(resources.files("edge").joinpath("event.schema.json").read_text())
+def schema(name: str = "event") -> dict:
+    return json.loads(resources.files("edge").joinpath(f"{name}.schema.json").read_text())
 
 
 @cache
-def validator() -> jsonschema.protocols.Validator:
-    cls = jsonschema.validators.validator_for(schema())
-    return cls(schema(), format_checker=cls.FORMAT_CHECKER)
+def validator(name: str = "event") -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(schema(name))
+    return cls(schema(name), format_checker=cls.FORMAT_CHECKER)
 
 
-def validate(event: dict) -> dict:
-    errors = sorted(validator().iter_errors(event), key=lambda e: list(e.path))
+def validate(message: dict, name: str = "event") -> dict:
+    """`message` if it matches edge/<name>.schema.json (event or health): nothing else may leave a unit."""
+    errors = sorted(validator(name).iter_errors(message), key=lambda e: list(e.path))
     if errors:
-        where = "/".join(str(p) for p in errors[0].path) or "(event)"
-        raise EventError(f"event does not match its schema at {where}: {errors[0].message}")
-    return event
+        where = "/".join(str(p) for p in errors[0].path) or f"({name})"
+        raise EventError(f"{name} does not match its schema at {where}: {errors[0].message}")
+    return message
 
 
 def utc(timestamp: float) -> str:
@@ -75,8 +76,9 @@ def build(
     frames: int,
     persons: list[Person],
     hasher: FaceHasher,
+    clock: str = "synchronized",
 ) -> dict:
-    """A schema-valid event; each person with a trusted view is hashed once."""
+    """A schema-valid event; each person with a trusted view is hashed once. `clock`: edge.clock.mark()."""
     entries = [
         {
             "facehash": str(hasher.hash(p.embedding)),
@@ -95,6 +97,7 @@ def build(
         "trigger": trigger,
         "started_at": utc(started),
         "ended_at": utc(ended),
+        "clock": clock,
         "frames": frames,
         "faces": sum(len(p.sightings) for p in persons),
         "persons": entries,

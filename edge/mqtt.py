@@ -1,28 +1,41 @@
 """The broker link: one publisher empties the outbox in order, each event deleted only after its PUBACK.
 
-paho-mqtt 2 with VERSION2 callbacks, QoS 1, optional TLS / mutual TLS, a retained `status` topic with
-`offline` as the last will, a retained periodic `health` message, and the `cmd/trigger` subscription.
-paho reconnects with backoff by itself and re-sends an unacknowledged message after reconnecting, so
-the publisher keeps waiting for the same message rather than sending a second copy; only a restart of
-the process sends it again (from the outbox, with its original id).
+paho-mqtt 2 with VERSION2 callbacks, MQTT 5, QoS 1, optional TLS / mutual TLS, a retained `status` topic
+with `offline` as the last will, a retained periodic `health` message, and the `cmd/trigger`
+subscription. paho reconnects with backoff by itself and re-sends an unacknowledged message after
+reconnecting, so the publisher keeps waiting for the same message rather than sending a second copy;
+only a restart of the process sends it again (from the outbox, with its original id).
+
+Anyone on the broker may be hostile: a retained trigger is ignored (it would fire at every reconnect),
+the broker is told not to send this unit anything larger than a trigger needs, and the default client
+id carries a random part, so that nobody can guess it and throw the unit off the broker.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from edge import events
 from edge.broker import secure
 from edge.config import Mqtt
-from edge.outbox import Outbox, OutboxError
+from edge.outbox import Outbox
 from edge.topics import Topics
 
 log = logging.getLogger(__name__)
+
+MAX_INCOMING = 4096  # bytes: the broker drops anything larger for us (a trigger needs none)
+SAY_AGAIN_S = 300  # an unreachable broker is said when it happens and then every 5 minutes
 
 
 class BrokerLink:
@@ -42,16 +55,23 @@ class BrokerLink:
         self._stop = threading.Event()
         self.connected = threading.Event()
         self.last_error = ""
-        client_id = settings.client_id or f"traceon-{topics.site}-{topics.checkpoint}-{topics.device}"
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.ignored_retained = 0
+        self._said_at = 0.0  # when the unreachable broker was last said
+        self._connected_at, self._short_lived = 0.0, 0
+        client_id = settings.client_id or (
+            f"traceon-{topics.site}-{topics.checkpoint}-{topics.device}-{secrets.token_hex(3)}"
+        )
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.will_set(topics.status, "offline", qos=1, retain=True)
         secure(self.client, settings)
         self.client.on_connect = self._connected
+        self.client.on_connect_fail = self._connect_failed
         self.client.on_disconnect = self._disconnected
         self.client.on_publish = self._published
         self.client.on_message = self._message
+        self.client.suppress_exceptions = True  # a callback's bug is logged by paho, not fatal to its network loop
         self._thread = threading.Thread(target=self._publish_loop, name="mqtt-publisher", daemon=True)
 
     # --- paho callbacks (paho's network thread) ---
@@ -61,16 +81,31 @@ class BrokerLink:
             log.error("%s", self.last_error)
             return
         log.info("connected to %s:%d", self.settings.host, self.settings.port)
-        self.last_error = ""
+        self.last_error, self._said_at, self._connected_at = "", 0.0, time.monotonic()
         client.publish(self.topics.status, "online", qos=1, retain=True)
-        client.subscribe(self.topics.trigger, qos=1)
+        # retainHandling 2: a retained trigger is not sent on subscribe (it would fire at every reconnect)
+        client.subscribe(self.topics.trigger, options=SubscribeOptions(qos=1, retainHandling=2))
         self.connected.set()
+
+    def _connect_failed(self, client, userdata) -> None:
+        """paho could not connect (refused, unreachable, a failed TLS handshake): say why, now and then."""
+        error = sys.exc_info()[1]
+        self.last_error = f"cannot reach the broker at {self.settings.host}:{self.settings.port}: {error}"
+        if time.monotonic() - self._said_at >= SAY_AGAIN_S:
+            self._said_at = time.monotonic()
+            log.error("%s; retrying with backoff, events wait in the outbox", self.last_error)
 
     def _disconnected(self, client, userdata, flags, reason, properties) -> None:
         self.connected.clear()
         if not self._stop.is_set():
             self.last_error = f"lost the broker: {reason}"
             log.warning("%s; reconnecting with backoff, events wait in the outbox", self.last_error)
+            self._short_lived = self._short_lived + 1 if time.monotonic() - self._connected_at < 5 else 0
+            if self._short_lived == 3:
+                log.error(
+                    "the broker keeps closing this unit's connection right after it opens: most likely another "
+                    "client uses its client id (set mqtt.client_id to something unique, and see docs/BROKER.md)"
+                )
 
     def _published(self, client, userdata, mid, reason, properties) -> None:
         with self._lock:
@@ -79,37 +114,54 @@ class BrokerLink:
             done.set()
 
     def _message(self, client, userdata, message) -> None:
-        if message.topic == self.topics.trigger:
-            self._on_trigger()
+        if message.topic != self.topics.trigger:
+            return
+        if message.retain:  # left on the broker by someone earlier: not a request made now
+            self.ignored_retained += 1
+            log.warning("ignored a retained message on %s: a trigger must be sent, not left", message.topic)
+            return
+        self._on_trigger()
 
     # --- the publisher thread ---
     def start(self) -> None:
-        self.client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive)
+        properties = Properties(PacketTypes.CONNECT)
+        properties.MaximumPacketSize = MAX_INCOMING
+        self.client.connect_async(
+            self.settings.host, self.settings.port, keepalive=self.settings.keepalive, properties=properties
+        )
         self.client.loop_start()
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """Both threads run: paho's network loop and the publisher (the watchdog is fed only then)."""
+        network = getattr(self.client, "_thread", None)
+        return self._thread.is_alive() and network is not None and network.is_alive()
+
     def _publish_loop(self) -> None:
-        next_health = 0.0
+        next_health, failing = 0.0, ""
         while not self._stop.is_set():
-            if self.connected.is_set() and time.monotonic() >= next_health:
-                self.publish_health()
-                next_health = time.monotonic() + self.settings.health_every
-            try:
-                item = self.outbox.oldest()
-            except OutboxError as e:
-                log.error("%s", e)
+            try:  # nothing may end this thread but a stop: it is the unit's only way out
+                if self.connected.is_set() and time.monotonic() >= next_health:
+                    self.publish_health()
+                    next_health = time.monotonic() + self.settings.health_every
+                self._deliver_oldest(next_health)
+                failing = ""
+            except Exception as e:
+                if str(e) != failing:
+                    log.exception("the publisher hit a problem (it goes on in 5 s): %s", e)
+                failing = str(e)
                 self._stop.wait(5)
-                continue
-            if item is None:
-                self.outbox.wait(min(1.0, max(0.05, next_health - time.monotonic())))
-                continue
-            event_id, body = item
-            if self._deliver(body):
-                try:
-                    self.outbox.delete(event_id)
-                except OutboxError as e:
-                    log.error("%s (the event may be sent twice, with the same id)", e)
-                self._on_delivered(json.loads(body))
+
+    def _deliver_oldest(self, next_health: float) -> None:
+        item = self.outbox.oldest()
+        if item is None:
+            self.outbox.wait(min(1.0, max(0.05, next_health - time.monotonic())))
+            return
+        event_id, body = item
+        if self._deliver(body):
+            self.outbox.delete(event_id)  # if the disk refuses, the outbox keeps it from being sent again
+            self._on_delivered(json.loads(body))
 
     def _deliver(self, body: str) -> bool:
         """Publish one event and wait for its PUBACK, across reconnects; False only when stopping."""
@@ -127,8 +179,10 @@ class BrokerLink:
                 self._acked.pop(info.mid, None)
 
     def publish_health(self) -> None:
+        """The health report, only if it matches edge/health.schema.json: nothing else may leave the unit."""
         try:
-            self.client.publish(self.topics.health, json.dumps(self._health()), qos=1, retain=True)
+            report = events.validate(self._health(), "health")
+            self.client.publish(self.topics.health, json.dumps(report), qos=1, retain=True)
         except Exception as e:  # health is best effort; the next one follows
             log.warning("could not publish health: %s", e)
 

@@ -28,14 +28,14 @@ class TriggerInbox:
     def fire(self, kind: str) -> None:
         with self._cond:
             if self._pending is None:
-                self._pending, self._pending_at = kind, time.time()
+                self._pending, self._pending_at = kind, time.monotonic()
             else:
                 self.coalesced += 1
             self.last = (kind, time.time())
             self._cond.notify_all()
 
     def take(self, timeout: float) -> tuple[str, float] | None:
-        """The pending trigger (kind, time it fired), waiting up to `timeout` seconds."""
+        """The pending trigger (kind, monotonic time it fired), waiting up to `timeout` seconds."""
         with self._cond:
             if self._pending is None:
                 self._cond.wait(timeout)

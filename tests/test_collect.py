@@ -308,7 +308,7 @@ def hostile(codes: dict) -> tuple[list[tuple[str, str, bytes, str]], dict]:
             json.dumps({k: v for k, v in good.items() if k != "key_id"}).encode(),
             "lacks the required field(s) key_id",
         ),
-        ("schema version 2", door, variant(schema_version=2), "reads schema version 1"),
+        ("schema version 3", door, variant(schema_version=3), "schema versions 1 and 2"),
         (
             "FaceHash not base32",
             door,

@@ -42,6 +42,7 @@ class Event:
     key_id: str
     bits: int  # length of its FaceHashes (0 when it has none)
     codes: tuple[bytes, ...]  # each person's FaceHash, packed
+    clock: str | None = None  # whether the unit's clock was synchronised (schema 2); None from schema 1
 
     @property
     def event_id(self) -> str:
@@ -94,6 +95,7 @@ def build(body: dict) -> Event:
         key_id=body["key_id"],
         bits=lengths.pop() if lengths else 0,
         codes=tuple(codes),
+        clock=body.get("clock"),
     )
 
 
@@ -167,8 +169,9 @@ def _why(error: jsonschema.ValidationError) -> str:
     if rule == "required":
         missing = [name for name in limit if name not in error.instance]
         return f"lacks the required field(s) {', '.join(missing)}"
-    if rule == "const" and list(error.absolute_path) == ["schema_version"]:
-        return f"is not {limit}: this collector reads schema version {limit} (upgrade it, or the unit)"
+    if list(error.absolute_path) == ["schema_version"]:
+        versions = " and ".join(map(str, limit)) if isinstance(limit, list) else str(limit)
+        return f"is not one this collector reads (schema versions {versions}): upgrade it, or the unit"
     words = {
         "additionalProperties": lambda: "has a field the schema does not allow",
         "type": lambda: f"should be of type {limit}",

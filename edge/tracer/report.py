@@ -66,7 +66,8 @@ def table(t: Trace) -> str:
     for rank, s in enumerate(t.sightings, 1):
         r = s.row
         place = f"{r.site}/{r.checkpoint}"
-        out.append(f"{rank:>4}  {s.distance / r.bits:>8.3f}  {when(r.started_ms):<19}  {place:<30} {r.device}")
+        doubt = "" if r.trusted_time else f"  (the unit's clock was {r.clock}: the time may be off)"
+        out.append(f"{rank:>4}  {s.distance / r.bits:>8.3f}  {when(r.started_ms):<19}  {place:<30} {r.device}{doubt}")
     if not t.sightings:
         out.append("  (none)")
     out += ["", f"Visits and contacts (stride {span(t.stride_ms)}): one line per contact person per visit"]
@@ -112,6 +113,7 @@ def as_dict(t: Trace) -> dict:
                 "checkpoint": s.row.checkpoint,
                 "device": s.row.device,
                 "event_id": s.row.event_id,
+                "clock": s.row.clock,
                 "facehash": s.row.code_text,
             }
             for rank, s in enumerate(t.sightings, 1)
@@ -146,15 +148,16 @@ def as_json(t: Trace) -> str:
 def as_csv(t: Trace) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["kind", "site", "checkpoint", "first", "last", "times", "distance", "gap_s", "facehash"])
+    head = ["kind", "site", "checkpoint", "first", "last", "times", "distance", "gap_s", "clock", "facehash"]
+    writer.writerow(head)
     for s in t.sightings:
         r = s.row
         row = ["sighting", r.site, r.checkpoint, when(r.started_ms), when(r.ended_ms), 1]
-        writer.writerow([*row, round(s.distance / r.bits, 4), "", r.code_text])
+        writer.writerow([*row, round(s.distance / r.bits, 4), "", r.clock or "", r.code_text])
     for v in t.visits:
         for c in v.contacts:
             row = ["contact", v.site, v.checkpoint, when(c.first_ms), when(c.last_ms), len(c.rows)]
-            writer.writerow([*row, "", c.gap_ms / 1000, c.rows[0].code_text])
+            writer.writerow([*row, "", c.gap_ms / 1000, c.rows[0].clock or "", c.rows[0].code_text])
     return buffer.getvalue()
 
 

@@ -48,7 +48,12 @@ class Row:
     ended_ms: int
     key_id: str
     bits: int
+    clock: str | None  # the unit's word on its clock for this event (None: an event of schema 1)
     code: bytes
+
+    @property
+    def trusted_time(self) -> bool:
+        return self.clock in (None, "synchronized", "restamped")
 
     @property
     def code_text(self) -> str:
@@ -63,13 +68,14 @@ class Search:
 
 
 COLUMNS = "p.id, p.event_id, p.position, p.site, p.checkpoint, e.device, p.started_ms, p.ended_ms, p.key_id, p.bits"
+COLUMNS += ", e.clock"
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
   event_id TEXT PRIMARY KEY, site TEXT NOT NULL, checkpoint TEXT NOT NULL, device TEXT NOT NULL,
   started_ms BIGINT NOT NULL, ended_ms BIGINT NOT NULL, key_id TEXT NOT NULL, received_ms BIGINT NOT NULL,
-  body TEXT NOT NULL);
+  body TEXT NOT NULL, clock TEXT);
 CREATE INDEX IF NOT EXISTS events_time ON events (started_ms);
 CREATE TABLE IF NOT EXISTS persons (
   id {id}, event_id TEXT NOT NULL REFERENCES events (event_id) ON DELETE CASCADE, position INTEGER NOT NULL,
@@ -216,7 +222,7 @@ class Store:
 
     def insert(self, event: intake.Event, received_ms: int) -> str:
         cursor = self.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
             [
                 event.event_id,
                 event.site,
@@ -227,6 +233,7 @@ class Store:
                 event.key_id,
                 received_ms,
                 event.text,
+                event.clock,
             ],
         )
         if cursor.rowcount == 0:
