@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate a "
         "configuration file (including its key and TLS files) without starting anything. Exit 78 if invalid.",
     )
-    check.add_argument("config", type=Path, metavar="FILE")
+    check.add_argument("config", type=Path, metavar="FILE", help="the config file, or - for standard input")
+    check.add_argument("--relative-to", type=Path, metavar="DIR", help="with -: the folder relative paths start in")
 
     status = commands.add_parser(
         "status",
@@ -107,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--remote-command", default=deploy_defaults.DEFAULT_REMOTE, metavar="CMD", help="traceon-edge on the unit"
     )
     deploy.add_argument("--reload", default=deploy_defaults.DEFAULT_RELOAD, metavar="CMD", help="run on the unit")
+    deploy.add_argument(
+        "--unit-user",
+        default=deploy_defaults.DEFAULT_UNIT_USER,
+        metavar="NAME",
+        help="the daemon's user on the unit: the new config is checked with its rights, not root's",
+    )
 
     watch = commands.add_parser(
         "watch",
@@ -130,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--reload", default=deploy_defaults.DEFAULT_RELOAD, metavar="CMD")
     install.add_argument("--timeout", type=float, default=60.0)
     install.add_argument("--dry-run", action="store_true")
+    install.add_argument("--as-user", default=deploy_defaults.DEFAULT_UNIT_USER, metavar="NAME")
 
     collect = commands.add_parser(
         "collect",
@@ -196,7 +204,9 @@ def _deploy(args) -> int:
     else:
         config_file = Path(args.targets[-1])
         targets = [deploy.Target(*deploy.parse_host(h), config_file) for h in args.targets[:-1]]
-    options = deploy.Options(args.live, args.remote_command, args.reload, args.timeout, args.dry_run, args.ssh_config)
+    options = deploy.Options(
+        args.live, args.remote_command, args.reload, args.timeout, args.dry_run, args.ssh_config, args.unit_user
+    )
     try:
         return deploy.run(targets, options)
     except config.ConfigError as e:
@@ -251,6 +261,15 @@ def main(argv: list[str] | None = None) -> int:
             from edge import config
 
             path = args.config
+            if args.command == "check-config" and str(path) == "-":  # install-config, as the service user
+                content = sys.stdin.buffer.read(config.MAX_BYTES + 1)
+                try:
+                    config.parse(content.decode(errors="replace"), "the new config", base=args.relative_to)
+                except config.ConfigError as e:
+                    print(f"traceon-edge: {e}", file=sys.stderr)
+                    return config.EX_CONFIG
+                print(f"the new config: valid (fingerprint {config.fingerprint_of(content)})")
+                return 0
             try:
                 config.load(path)
             except config.ConfigError as e:

@@ -7,7 +7,10 @@ so a technician learns of a bad path from `traceon-edge check-config`, not at th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import stat
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,6 +30,10 @@ from edge.errors import TraceonError
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_BYTES = 256 * 1024  # a config is a page of text; anything larger is a mistake or an attack
+MAX_DEPTH = 12  # nesting of YAML mappings and lists (a config needs 3)
+BURSTS_IN_MEMORY = 4  # one being captured, two queued, one in vision
+BASELINE_BYTES = 400 * 2**20  # the interpreter, the models and the libraries, measured about 300 MB
 
 
 class ConfigError(TraceonError, ValueError):
@@ -52,14 +59,29 @@ def _checking_files(info: ValidationInfo) -> bool:
 
 
 def _readable(path: Path, what: str, info: ValidationInfo) -> Path:
+    """A regular file this user can read (a FIFO or a device would hang or mislead the reader)."""
     if not _checking_files(info):
         return path
     try:
-        with open(path, "rb"):
-            pass
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ValueError(f"{what} {path} is not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.close(fd)
     except OSError as e:
         raise ValueError(f"{what} {path} cannot be read: {e.strerror}") from None
     return path
+
+
+def _private(path: Path, what: str, info: ValidationInfo) -> Path:
+    """A secret: also owned by this user or root, mode 0600, in a folder nobody else can write."""
+    from edge.private_files import PrivateFileError, check
+
+    if not _checking_files(info):
+        return path
+    try:
+        return check(path, what)
+    except PrivateFileError as e:
+        raise ValueError(str(e)) from None
 
 
 class Unit(Section):
@@ -170,10 +192,15 @@ class Tls(Section):
     cert_file: ConfigPath | None = Field(None, description="Client certificate, for mutual TLS")
     key_file: ConfigPath | None = Field(None, description="Client private key, for mutual TLS")
 
-    @field_validator("ca_file", "cert_file", "key_file")
+    @field_validator("ca_file", "cert_file")
     @classmethod
     def _files(cls, path: Path | None, info) -> Path | None:
         return path if path is None else _readable(path, info.field_name.replace("_", " "), info)
+
+    @field_validator("key_file")
+    @classmethod
+    def _key(cls, path: Path | None, info) -> Path | None:
+        return path if path is None else _private(path, "TLS private key", info)
 
     @model_validator(mode="after")
     def _pair(self) -> Tls:
@@ -196,7 +223,7 @@ class Mqtt(Section):
     @field_validator("password_file")
     @classmethod
     def _password(cls, path: Path | None, info: ValidationInfo) -> Path | None:
-        return path if path is None else _readable(path, "password file", info)
+        return path if path is None else _private(path, "password file", info)
 
 
 class Outbox(Section):
@@ -214,6 +241,16 @@ class Logging(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class Clock(Section):
+    hold_unsynchronized: float = Field(
+        0,
+        ge=0,
+        le=3600,
+        description="Seconds an event made while the system clock is not synchronised waits for it (so that it "
+        "can be re-stamped) before it is sent marked `unsynchronized`; 0 sends it at once, marked",
+    )
+
+
 class Config(Section):
     unit: Unit
     trigger: Trigger = PirTrigger()
@@ -224,6 +261,29 @@ class Config(Section):
     mqtt: Mqtt = Mqtt()
     outbox: Outbox = Outbox()
     logging: Logging = Logging()
+    clock: Clock = Clock()
+
+    @model_validator(mode="after")
+    def _fits_in_memory(self, info: ValidationInfo) -> Config:
+        """Frames of the bursts in flight must fit this unit's memory (checked on the unit, not on a laptop)."""
+        if not _checking_files(info) or self.source.kind not in ("picamera2", "webcam"):
+            return self
+        needed = BURSTS_IN_MEMORY * self.burst.frames * self.source.width * self.source.height * 3 + BASELINE_BYTES
+        total = unit_memory()
+        if total and needed > 0.75 * total:
+            raise ValueError(
+                f"burst.frames × source.width × source.height needs about {needed / 2**30:.1f} GB of memory "
+                f"({BURSTS_IN_MEMORY} bursts of {self.burst.frames} frames of {self.source.width}×"
+                f"{self.source.height} in flight), more than 3/4 of this unit's {total / 2**30:.1f} GB: lower "
+                "burst.frames or the resolution"
+            )
+        return self
+
+
+def unit_memory() -> int | None:
+    with contextlib.suppress(ValueError, OSError):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return None
 
 
 def _describe(error: dict) -> str:
@@ -239,9 +299,36 @@ def _describe(error: dict) -> str:
     return f"  {where or '(top level)'}: {message}{shown}"
 
 
+class BoundedLoader(yaml.SafeLoader):
+    """YAML without aliases (a few lines of them expand to gigabytes) and with bounded nesting."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases (*{event.anchor}) are not allowed in a traceon-edge config", event.start_mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def parse(text: str, origin: str = "<config>", base: Path | None = None, check_files: bool = True) -> Config:
+    if len(text) > MAX_BYTES:
+        raise ConfigError(f"{origin} is {len(text):,} characters long: a config is at most {MAX_BYTES:,}")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=BoundedLoader)
+    except RecursionError:
+        raise ConfigError(f"{origin} is nested too deeply to be a traceon-edge config") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -256,11 +343,24 @@ def parse(text: str, origin: str = "<config>", base: Path | None = None, check_f
 
 
 def load(path: Path) -> Config:
+    return parse(read_text(path), str(path), path.resolve().parent)
+
+
+def read_text(path: Path) -> str:
+    """A config file's text: a regular file, at most MAX_BYTES, UTF-8 (never blocks on a FIFO)."""
     try:
-        text = path.read_text()
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError(f"config file {path} is not a regular file")
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
-    return parse(text, str(path), path.resolve().parent)
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_BYTES:,} bytes: that is not a traceon-edge config")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
 
 
 def fingerprint(path: Path) -> str:

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import secrets
-import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -89,24 +88,16 @@ def write_key_file(path: Path) -> Key:
 
 
 def load_key(path: Path) -> Key:
+    from edge import private_files
+
     fix_new = f"create one with `traceon-edge keygen {path}`"
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise KeyFileError(f"key file {path} does not exist; {fix_new}") from None
-    except OSError as e:
-        raise KeyFileError(f"cannot read key file {path}: {e.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise KeyFileError(f"key file {path} is not a regular file")
-    if info.st_mode & 0o077:
-        raise KeyFileError(
-            f"key file {path} can be read by other users (mode {stat.S_IMODE(info.st_mode):04o}); "
-            f"make it private with `chmod 600 {path}`"
-        )
-    try:
-        lines = [line.strip() for line in path.read_text().splitlines()]
-    except (OSError, UnicodeDecodeError) as e:
-        raise KeyFileError(f"cannot read key file {path}: {e}") from None
+        lines = [line.strip() for line in private_files.read(path, "key file").decode().splitlines()]
+    except private_files.PrivateFileError as e:
+        fix = f"; {fix_new}" if "does not exist" in str(e) else ""
+        raise KeyFileError(f"{e}{fix}") from None
+    except UnicodeDecodeError:
+        lines = []
     values = [line for line in lines if line and not line.startswith("#")]
     if len(values) != 1 or not re.fullmatch(r"[0-9a-f]{64}", values[0]):
         raise KeyFileError(

@@ -6,6 +6,7 @@ a unit, so "reload" can be a SIGHUP (ExecReload) or a restart.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -97,7 +98,9 @@ class CuttingRelay:
                     break
         except OSError:
             pass
-        for s in (source, sink):
+        for s in (source, sink):  # shutdown first: a close alone waits for the other thread's recv to return
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
             s.close()
 
     def close(self) -> None:
@@ -172,7 +175,14 @@ class Unit:
 
     def deploy(self, *args: str, reload: str | None = None, ssh_config: Path | None = None, timeout=15):
         command = [*CLI, "deploy", "--ssh-config", str(ssh_config or self.ssh_config), "--timeout", str(timeout)]
-        command += ["--live", str(self.live), "--remote-command", f"{sys.executable} -m edge.cli"]
+        command += [
+            "--live",
+            str(self.live),
+            "--remote-command",
+            f"{sys.executable} -m edge.cli",
+            "--unit-user",
+            "root",
+        ]
         command += ["--reload", reload or f"kill -HUP $(cat {self.daemon.pidfile})", *args]
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
         print(done.stdout, done.stderr)
@@ -257,10 +267,10 @@ def test_a_daemon_that_fails_to_come_back_is_rolled_back_to_the_previous_config(
 
 def test_a_connection_cut_mid_copy_keeps_the_previous_config(unit, sshd):
     old = config.fingerprint(unit.live)
-    relay = CuttingRelay(sshd.port, limit=200_000)
+    relay = CuttingRelay(sshd.port, limit=100_000)
     try:
         cut = sshd.client_config({"unit-cut": relay.port})
-        padding = "".join(f"# note {i:06d}: {'x' * 60}\n" for i in range(8000))  # ~580 KB: the cut lands mid-copy
+        padding = "".join(f"# note {i:06d}: {'x' * 60}\n" for i in range(3300))  # ~240 KB: the cut lands mid-copy
         new = unit.edited("config.yaml", "frames: 10", "frames: 4", text=unit.original + padding)
         done = unit.deploy("unit-cut", str(new), ssh_config=cut)
     finally:

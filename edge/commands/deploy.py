@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge import config
-from edge.commands.install_config import DEFAULT_RELOAD
+from edge.commands.install_config import DEFAULT_RELOAD, DEFAULT_UNIT_USER
 from edge.errors import TraceonError
 
 DEFAULT_LIVE = Path("/etc/traceon-edge/config.yaml")
@@ -58,6 +58,7 @@ class Options:
     timeout: float = 60.0
     dry_run: bool = False
     ssh_config: Path | None = None
+    unit_user: str = DEFAULT_UNIT_USER
 
 
 @dataclass
@@ -82,6 +83,8 @@ def parse_host(text: str) -> tuple[str, int | None]:
         raise DeployError(f"{text!r}: the port after ':' must be a number from 1 to 65535")
     if not host:
         raise DeployError(f"{text!r} names no host")
+    if host.startswith("-") or not all(c.isprintable() and not c.isspace() for c in host):
+        raise DeployError(f"{text!r} is not a host name (it would reach ssh as an option or a command)")
     return host, int(port) if port else None
 
 
@@ -131,13 +134,13 @@ def _ssh(target: Target, options: Options, remote: list[str]) -> list[str]:
         command += ["-F", str(options.ssh_config)]
     if target.port:
         command += ["-p", str(target.port)]
-    return [*command, target.host, shlex.join(remote)]
+    return [*command, "--", target.host, shlex.join(remote)]  # after --, nothing is an option
 
 
 def deploy_one(target: Target, content: bytes, options: Options, out=sys.stdout) -> Outcome:
     remote = [*shlex.split(options.remote_command), "install-config", "--live", str(options.live)]
     remote += ["--sha256", hashlib.sha256(content).hexdigest(), "--size", str(len(content))]
-    remote += ["--reload", options.reload_command, "--timeout", str(options.timeout)]
+    remote += ["--reload", options.reload_command, "--timeout", str(options.timeout), "--as-user", options.unit_user]
     remote += ["--dry-run"] if options.dry_run else []
     try:
         ssh = subprocess.Popen(

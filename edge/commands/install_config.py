@@ -5,6 +5,10 @@ broken pipes are ignored): take exactly the announced bytes and checksum (a cut 
 validate with this unit's own version, keep the live file as `<live>.previous`, swap atomically, reload,
 and wait until the daemon's health reports the new fingerprint — otherwise put the previous file back,
 reload again and confirm it. Progress and the outcome are JSON lines on stdout for `deploy` to read.
+
+It runs as root (sudo), but a pushed config names files and a broker: checking it, and reading the
+health it reports, is done with the daemon's own user's rights (`--as-user`), so that a config cannot
+make root open a file the daemon could not, or send such a file's content to a broker of its choosing.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -25,6 +30,47 @@ from pathlib import Path
 from edge import __version__, config
 
 DEFAULT_RELOAD = "systemctl reload traceon-edge.service"
+DEFAULT_UNIT_USER = "traceon"  # the daemon's user (systemd/traceon-edge.service, tools/install-pi.sh)
+
+
+def as_user(name: str):
+    """A preexec function that becomes `name` (None when this process is not root: it already runs as a user)."""
+    if os.geteuid() != 0 or name == "root":
+        return None
+    try:
+        account = pwd.getpwnam(name)
+    except KeyError:
+        raise config.ConfigError(
+            f"the daemon's user {name!r} does not exist on this unit (tools/install-pi.sh creates it); a config is "
+            "checked with that user's rights, never root's: give the right one with deploy --unit-user"
+        ) from None
+
+    def become() -> None:
+        os.setgroups(os.getgrouplist(name, account.pw_gid))
+        os.setgid(account.pw_gid)
+        os.setuid(account.pw_uid)
+
+    return become
+
+
+def as_the_daemon(command: list[str], user: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """`traceon-edge COMMAND` run with the daemon user's rights."""
+    cli = [sys.executable, "-m", "edge.cli", *command]
+    return subprocess.run(cli, input=stdin, capture_output=True, preexec_fn=as_user(user), timeout=120, cwd="/")
+
+
+def check_new(content: bytes, base: Path, user: str) -> str | None:
+    """None if the new config is valid on this unit for the daemon's user; else the problems."""
+    if as_user(user) is None:
+        try:
+            config.parse(content.decode(errors="replace"), "the new config", base=base)
+        except config.ConfigError as e:
+            return str(e)
+        return None
+    done = as_the_daemon(["check-config", "-", "--relative-to", str(base)], user, content)
+    if done.returncode == 0:
+        return None
+    return done.stderr.decode(errors="replace").strip().removeprefix("traceon-edge: ") or f"exit {done.returncode}"
 
 
 class Reporter:
@@ -76,17 +122,29 @@ def read_exactly(stream, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def wait_for_fingerprint(live: Path, expected: str, timeout: float) -> str | None:
-    """None once the daemon's health reports `expected`; else what it last reported, for the message."""
-    from edge.commands.status import retained_health
+def unit_status(live: Path, user: str) -> dict:
+    """What `traceon-edge status --json` says of the live config, with the daemon user's rights."""
+    if as_user(user) is None:
+        from edge.commands.status import retained_health
 
-    deadline, seen = time.monotonic() + timeout, "no health report came"
+        try:
+            return retained_health(config.load(live), timeout=2.0)
+        except config.ConfigError as e:
+            return {"error": f"the live config cannot be read: {e}"}
+    done = as_the_daemon(["status", "--config", str(live), "--json"], user)
     try:
-        cfg = config.load(live)  # its broker and topics: where the daemon on this file reports
-    except config.ConfigError as e:
-        return f"the live config cannot be read: {e}"
+        return json.loads(done.stdout)
+    except ValueError:
+        return {"error": done.stderr.decode(errors="replace").strip() or f"status ended with {done.returncode}"}
+
+
+def wait_for_fingerprint(live: Path, expected: str, timeout: float, user: str = DEFAULT_UNIT_USER) -> str | None:
+    """None once the daemon's health reports `expected`; else what it last reported, for the message."""
+    deadline, seen = time.monotonic() + timeout, "no health report came"
     while True:
-        report = retained_health(cfg, timeout=min(3.0, max(0.5, deadline - time.monotonic())))
+        report = unit_status(live, user)
+        if "error" in report:
+            seen = report["error"]
         health = report.get("health") or {}
         if health.get("config") == expected and report.get("status") == "online":
             return None
@@ -120,6 +178,7 @@ def install(
     dry_run: bool = False,
     stdin=None,
     out=None,
+    user: str = DEFAULT_UNIT_USER,
 ) -> int:
     report = Reporter(out or sys.stdout)
     software = f"traceon-edge {__version__}"
@@ -136,10 +195,12 @@ def install(
         new = config.fingerprint_of(content)
         old_content = live.read_bytes() if live.exists() else b""
         old = config.fingerprint_of(old_content) if old_content else None
-        try:  # this unit's version, this unit's key and files; relative paths as if it were already live
-            config.parse(content.decode(errors="replace"), "the new config", base=live.resolve().parent)
+        try:  # this unit's version, files and daemon user; relative paths as if it were already live
+            problems = check_new(content, live.resolve().parent, user)
         except config.ConfigError as e:
-            report(result="refused", software=software, fingerprint=new, running=old, message=str(e))
+            problems = str(e)
+        if problems:
+            report(result="refused", software=software, fingerprint=new, running=old, message=problems)
             return 1
         diff = "".join(
             difflib.unified_diff(
@@ -159,7 +220,7 @@ def install(
             write_atomic(live.with_name(live.name + ".previous"), old_content, like=live)
         write_atomic(live, content, like=live)
         report(step="swapped", fingerprint=new, previous=old)
-        why = reload(reload_command) or wait_for_fingerprint(live, new, timeout)
+        why = reload(reload_command) or wait_for_fingerprint(live, new, timeout, user)
         if why is None:
             report(result="applied", software=software, fingerprint=new, previous=old, diff=diff)
             return 0
@@ -171,7 +232,7 @@ def install(
         write_atomic(live, old_content, like=live)
         # Wait even if the reload command failed: a daemon restarted by systemd comes back on its own.
         reloaded = reload(reload_command)
-        again = wait_for_fingerprint(live, old, timeout)
+        again = wait_for_fingerprint(live, old, timeout, user)
         if again is not None:
             why += f"; the previous config is back in place but the daemon has not confirmed it ({reloaded or again})"
         running = old if again is None else None
@@ -196,4 +257,4 @@ def main(args) -> int:
         raise config.ConfigError("install-config needs --sha256 and --size (or --query)")
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped SSH connection must not stop a half-done swap
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    return install(args.live, args.sha256, args.size, args.reload, args.timeout, args.dry_run)
+    return install(args.live, args.sha256, args.size, args.reload, args.timeout, args.dry_run, user=args.as_user)
