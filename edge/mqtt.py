@@ -51,6 +51,7 @@ class BrokerLink:
         self.settings, self.topics, self.outbox = settings, topics, outbox
         self._health, self._on_trigger, self._on_delivered = health, on_trigger, on_delivered
         self._acked: dict[int, threading.Event] = {}
+        self._early: set[int] = set()  # message ids acknowledged with no one waiting yet
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.connected = threading.Event()
@@ -108,8 +109,11 @@ class BrokerLink:
                 )
 
     def _published(self, client, userdata, mid, reason, properties) -> None:
+        # paho calls this holding its own message lock, so _lock is never held around a paho call
         with self._lock:
             done = self._acked.get(mid)
+            if done is None:
+                self._early.add(mid)  # acknowledged before _deliver could register it (or not an event)
         if done:
             done.set()
 
@@ -167,7 +171,11 @@ class BrokerLink:
         """Publish one event and wait for its PUBACK, across reconnects; False only when stopping."""
         done = threading.Event()
         with self._lock:
-            info = self.client.publish(self.topics.events, body, qos=1)
+            self._early.clear()
+        info = self.client.publish(self.topics.events, body, qos=1)
+        with self._lock:
+            if info.mid in self._early:
+                done.set()
             self._acked[info.mid] = done
         try:
             while not done.wait(0.2):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,13 @@ DATA = ROOT.parent / "shared" / "data"
 
 
 def need_data(*parts: str) -> Path:
+    """The real photos; absent in a clone elsewhere (a skip), never in CI (a failure: CI has ../shared)."""
     path = DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is absent: the real photos live in ../shared/data beside the checkout")
+        why = f"{path} is absent: the real photos live in ../shared/data beside the checkout"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{why}, and CI=true: CI must run every test on them")
+        pytest.skip(why)
     return path
 
 
