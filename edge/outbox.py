@@ -46,6 +46,24 @@ def _code(error: sqlite3.Error) -> int:
     return getattr(error, "sqlite_errorcode", 0) & 0xFF
 
 
+def salvage(db: sqlite3.Connection, lookups: int = 200_000) -> list[tuple[str, str]]:
+    """The events a damaged file still gives, oldest first: a scan, else one lookup per sequence number
+    (a damaged page then costs only the events on it)."""
+    with contextlib.suppress(sqlite3.Error):
+        return db.execute("SELECT event_id, body FROM events ORDER BY seq").fetchall()
+    try:
+        (last,) = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone() or (0,)
+    except sqlite3.Error:
+        return []
+    rows = []
+    for seq in range(max(1, last - lookups + 1), last + 1):
+        with contextlib.suppress(sqlite3.Error):
+            row = db.execute("SELECT event_id, body FROM events WHERE seq = ?", (seq,)).fetchone()
+            if row:
+                rows.append(row)
+    return rows
+
+
 class Outbox:
     def __init__(self, path: Path, max_events: int, max_bytes: int, when_full: str = "drop_oldest"):
         self.path, self.max_events, self.max_bytes, self.when_full = path, max_events, max_bytes, when_full
@@ -73,11 +91,14 @@ class Outbox:
 
     def _salvage_file(self) -> list[tuple[str, str]]:
         """What can be read from a file too damaged to open for writing."""
-        rows: list[tuple[str, str]] = []
-        with contextlib.suppress(sqlite3.Error), sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as db:
-            for event_id, body in db.execute("SELECT event_id, body FROM events ORDER BY seq"):
-                rows.append((event_id, body))
-        return rows
+        try:  # read-write: a WAL file read-only needs its -shm, and this file is moved aside next anyway
+            db = sqlite3.connect(self.path)
+        except sqlite3.Error:
+            return []
+        try:
+            return salvage(db)
+        finally:
+            db.close()
 
     def _connect(self) -> None:
         try:
@@ -134,12 +155,8 @@ class Outbox:
         )  # fmt: skip
 
     def _salvage(self) -> list[tuple[str, str]]:
-        """Every event still readable from a damaged file, oldest first, up to the first unreadable page."""
-        rows: list[tuple[str, str]] = []
-        with contextlib.suppress(sqlite3.Error):
-            for event_id, body in self._db.execute("SELECT event_id, body FROM events ORDER BY seq"):
-                rows.append((event_id, body))
-        return rows
+        """Every event still readable from a damaged file, oldest first."""
+        return salvage(self._db)
 
     def _still_there(self) -> None:
         """A file deleted or replaced under a running unit: a new one at the path, with every waiting event."""

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
-import random
+import logging
 import re
 import signal
 import sqlite3
@@ -20,7 +19,18 @@ from edge import events, facehash
 from edge.daemon import Daemon
 
 JPEG, PNG = b"\xff\xd8\xff", b"\x89PNG"
-FLOATS = re.compile(rb"\[\s*-?\d+\.\d+(\s*,\s*-?\d+\.\d+){7,}")
+FLOATS = re.compile(rb"\[\s*-?\d+\.\d+(e-?\d+)?(\s*,\s*-?\d+\.\d+(e-?\d+)?){7,}")  # 8 or more floats in a row
+INTEGERS = re.compile(rb"\[\s*-?\d+(\s*,\s*-?\d+){7,}")  # an int8 embedding, a landmark list
+OPAQUE = re.compile(rb"[A-Za-z0-9+/=_-]{120,}")  # base64 of a crop or an embedding
+FACEHASH = re.compile(rb"fh1:[a-z2-7]{8}:[a-z2-7]{20,206}")  # the one long opaque string allowed out
+
+
+def leaks(data: bytes) -> list[str]:
+    """What in `data` looks like image bytes, a list of numbers or a long opaque string (FaceHashes aside)."""
+    data = FACEHASH.sub(b"fh1:", data)
+    found = [name for name, pattern in (("float list", FLOATS), ("integer list", INTEGERS), ("opaque", OPAQUE))
+             if pattern.search(data)]  # fmt: skip
+    return found + [name for name, magic in (("JPEG", JPEG), ("PNG", PNG)) if magic in data]
 
 
 def write_config(
@@ -45,9 +55,9 @@ def write_config(
 
 
 class InThread:
-    def __init__(self, path, pin_factory=None):
+    def __init__(self, path, pin_factory=None, clock=None):
         self.delivered: list[dict] = []
-        self.daemon = Daemon(path, pin_factory, self.delivered.append)
+        self.daemon = Daemon(path, pin_factory, self.delivered.append, clock)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -95,6 +105,10 @@ def test_replay_with_pir_pulses_gives_schema_valid_events_and_nothing_else(tmp_p
     )
     everything = Subscriber(broker.port, "#", "privacy-watch")
     factory = MockFactory()
+    logged: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())
+    logging.getLogger().addHandler(handler)
     unit = InThread(path, factory)
     pin = factory.pin(17)
     try:
@@ -109,6 +123,7 @@ def test_replay_with_pir_pulses_gives_schema_valid_events_and_nothing_else(tmp_p
             time.sleep(0.3)  # the sensor samples at 10 Hz: let it see the pulse end
     finally:
         unit.stop()
+        logging.getLogger().removeHandler(handler)
         everything.wait_for(lambda s: any(p == b"offline" for _, p, _ in s.messages), 10)
         everything.close()
     received = everything.events()
@@ -127,20 +142,23 @@ def test_replay_with_pir_pulses_gives_schema_valid_events_and_nothing_else(tmp_p
         f"{max(facehash.distance(a, b) for a, b in itertools.combinations(hashes, 2)):.3f} (threshold {threshold})"
     )
 
-    # privacy: every message on every topic is a status word, a health report or a schema-valid event
-    health_keys = set()
+    # privacy: every message on every topic is a status word, a schema-valid health report or a schema-valid
+    # event, and neither they, the outbox nor the log hold image bytes, number lists or opaque strings
+    health_reports = 0
     for topic, payload, _ in everything.messages:
-        assert JPEG not in payload and PNG not in payload and not FLOATS.search(payload), topic
+        assert leaks(payload) == [], topic
         if topic.endswith("/status"):
             assert payload in (b"online", b"offline")
         elif topic.endswith("/health"):
-            health_keys |= set(json.loads(payload))
+            events.validate(json.loads(payload), "health")
+            health_reports += 1
         else:
             assert topic.endswith("/events")
             events.validate(json.loads(payload))
-    assert "outbox_depth" in health_keys and "camera" in health_keys
+    assert health_reports >= 1
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("outbox.sqlite*"))
-    assert JPEG not in stored and PNG not in stored and not FLOATS.search(stored)
+    assert leaks(stored) == []
+    assert leaks("\n".join(logged).encode()) == [] and any("committed" in line for line in logged)
     assert pending_ids(tmp_path / "outbox.sqlite") == []
 
 
@@ -169,69 +187,6 @@ def test_events_wait_out_a_broker_outage_and_arrive_once_each_in_order(tmp_path,
     ids = [e["event_id"] for e in subscriber.events()]
     assert ids == committed  # every one, once, in the order they were committed
     assert pending_ids(outbox) == []
-
-
-def test_sigkill_at_random_moments_loses_nothing_committed(tmp_path, broker):
-    path = write_config(
-        tmp_path,
-        broker.port,
-        "{kind: interval, seconds: 0.5}",
-        f"{{kind: images, path: {faces_folder(tmp_path)}, loop: true}}",
-        burst="{frames: 1, duration: 0.05, cooldown: 0}",
-        upsample=0,
-    )
-    subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "tracer-kill")
-    outbox = tmp_path / "outbox.sqlite"
-    seen: set[str] = set()
-    stop = threading.Event()
-    pending_at_kill = []
-
-    def watch():
-        while not stop.is_set():
-            with contextlib.suppress(sqlite3.Error):  # the daemon may be mid-write
-                seen.update(pending_ids(outbox))
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    rng = random.Random(20261123)
-    command = [sys.executable, "-m", "edge.cli", "run", "--config", str(path)]
-    try:
-        for _ in range(20):
-            unit = subprocess.Popen(command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-            time.sleep(rng.uniform(2.0, 4.0))
-            # Stall the broker so events sit committed but unacknowledged, then kill at a random moment
-            # inside that window (a PUBLISH may already be in the broker's socket: a duplicate, same id).
-            broker.pause()
-            deadline = time.monotonic() + 3
-            while not pending_ids(outbox) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 0.5))
-            pending_at_kill.append(len(pending_ids(outbox)))
-            unit.send_signal(signal.SIGKILL)
-            unit.wait()
-            broker.resume()
-        time.sleep(1)
-        before = {e["event_id"] for e in subscriber.events()} | seen
-        unit = subprocess.Popen(command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until the last daemon has made events of its own, and all arrived
-            received = {e["event_id"] for e in subscriber.events()}
-            if received - before and seen <= received:
-                break
-            time.sleep(0.2)
-        unit.send_signal(signal.SIGTERM)
-        assert unit.wait(30) == 0
-    finally:
-        stop.set()
-        subscriber.close()
-    received = [e["event_id"] for e in subscriber.events()]
-    assert seen, "no event was ever committed"
-    assert seen <= set(received), f"lost: {seen - set(received)}"
-    print(
-        f"\n{len(seen)} committed, {len(received)} received, {len(received) - len(set(received))} duplicates "
-        f"(same id), kills with events pending: {sum(1 for p in pending_at_kill if p)} of {len(pending_at_kill)}"
-    )
 
 
 def test_sighup_with_a_bad_config_keeps_the_old_one_and_a_good_one_applies(tmp_path, broker):
