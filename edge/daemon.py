@@ -97,7 +97,10 @@ class Runtime:
             elif cfg.trigger.kind == "interval":
                 self._stack.callback(IntervalTimer(cfg.trigger, inbox).close)
             topics = Topics(cfg.mqtt.topic_prefix, cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device)
-            self.link = BrokerLink(cfg.mqtt, topics, self.outbox, self.health, lambda: inbox.fire("manual"), on_event)
+            self.health_file, self._health_error = events.health_path(o.path), ""
+            self.link = BrokerLink(cfg.mqtt, topics, self.outbox, self.health, lambda: inbox.fire("manual"), on_event,
+                                   self.keep_health)  # fmt: skip
+            self._stack.callback(lambda: self.keep_health({**self.health(), "state": "stopped"}))
             self._stack.callback(self.link.stop)  # after vision (LIFO): the last burst's event goes out first
             self._bursts: queue.Queue[Burst | None] = queue.Queue(maxsize=2)
             self._vision = threading.Thread(target=self._vision_loop, name="vision", daemon=True)
@@ -124,6 +127,16 @@ class Runtime:
         elif synchronized is False and self.synchronized is not False:
             log.warning("the system clock is not synchronised: events are marked so until it is")
         self.synchronized = synchronized
+
+    def keep_health(self, report: dict) -> None:
+        """The latest report, on disk for `status` (a full disk is said once, not every period)."""
+        try:
+            events.save_health(self.health_file, report)
+            self._health_error = ""
+        except OSError as e:
+            if not self._health_error:
+                log.warning("cannot keep the health report in %s: %s (status will not see it)", self.health_file, e)
+            self._health_error = str(e)
 
     def health(self) -> dict:
         kind, at = self.inbox.last or (None, None)

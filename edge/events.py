@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jsonschema
@@ -48,6 +50,19 @@ def validate(message: dict, name: str = "event") -> dict:
         where = "/".join(str(p) for p in errors[0].path) or f"({name})"
         raise EventError(f"{name} does not match its schema at {where}: {errors[0].message}")
     return message
+
+
+def health_path(outbox_path: Path) -> Path:
+    """Where the daemon keeps its latest health report, beside its outbox: `status` and `install-config`
+    read it there, with no broker account (on a locked-down broker a unit cannot read its own topics)."""
+    return outbox_path.with_name(f"{outbox_path.stem}.health.json")
+
+
+def save_health(path: Path, report: dict) -> None:
+    """Replace the file in one step: a reader never sees half a report."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps(report, sort_keys=True))
+    os.replace(part, path)
 
 
 def utc(timestamp: float) -> str:

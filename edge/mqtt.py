@@ -47,9 +47,12 @@ class BrokerLink:
         health: Callable[[], dict],
         on_trigger: Callable[[], None],
         on_delivered: Callable[[dict], None] = lambda event: None,
+        on_health: Callable[[dict], None] = lambda report: None,
     ):
         self.settings, self.topics, self.outbox = settings, topics, outbox
         self._health, self._on_trigger, self._on_delivered = health, on_trigger, on_delivered
+        self._on_health = on_health
+        self._health_sent = False  # on this connection
         self._acked: dict[int, threading.Event] = {}
         self._early: set[int] = set()  # message ids acknowledged with no one waiting yet
         self._lock = threading.Lock()
@@ -86,6 +89,7 @@ class BrokerLink:
         client.publish(self.topics.status, "online", qos=1, retain=True)
         # retainHandling 2: a retained trigger is not sent on subscribe (it would fire at every reconnect)
         client.subscribe(self.topics.trigger, options=SubscribeOptions(qos=1, retainHandling=2))
+        self._health_sent = False
         self.connected.set()
 
     def _connect_failed(self, client, userdata) -> None:
@@ -146,8 +150,8 @@ class BrokerLink:
         next_health, failing = 0.0, ""
         while not self._stop.is_set():
             try:  # nothing may end this thread but a stop: it is the unit's only way out
-                if self.connected.is_set() and time.monotonic() >= next_health:
-                    self.publish_health()
+                if time.monotonic() >= next_health or (self.connected.is_set() and not self._health_sent):
+                    self.report_health()
                     next_health = time.monotonic() + self.settings.health_every
                 self._deliver_oldest(next_health)
                 failing = ""
@@ -186,13 +190,17 @@ class BrokerLink:
             with self._lock:
                 self._acked.pop(info.mid, None)
 
-    def publish_health(self) -> None:
-        """The health report, only if it matches edge/health.schema.json: nothing else may leave the unit."""
+    def report_health(self) -> None:
+        """The health report, only if it matches edge/health.schema.json (nothing else may leave the unit):
+        kept locally, and published when connected (once per connection even if it fails: the next follows)."""
+        self._health_sent = self.connected.is_set()
         try:
             report = events.validate(self._health(), "health")
-            self.client.publish(self.topics.health, json.dumps(report), qos=1, retain=True)
+            self._on_health(report)
+            if self.connected.is_set():
+                self.client.publish(self.topics.health, json.dumps(report), qos=1, retain=True)
         except Exception as e:  # health is best effort; the next one follows
-            log.warning("could not publish health: %s", e)
+            log.warning("could not report health: %s", e)
 
     def stop(self, flush_seconds: float = 5.0) -> None:
         """Give the outbox a moment to drain, say `offline`, disconnect. Safe to call twice."""

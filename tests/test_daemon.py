@@ -156,8 +156,9 @@ def test_replay_with_pir_pulses_gives_schema_valid_events_and_nothing_else(tmp_p
             assert topic.endswith("/events")
             events.validate(json.loads(payload))
     assert health_reports >= 1
-    stored = b"".join(p.read_bytes() for p in tmp_path.glob("outbox.sqlite*"))
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("outbox*"))  # the outbox and its health report
     assert leaks(stored) == []
+    events.validate(json.loads((tmp_path / "outbox.health.json").read_text()), "health")
     assert leaks("\n".join(logged).encode()) == [] and any("committed" in line for line in logged)
     assert pending_ids(tmp_path / "outbox.sqlite") == []
 

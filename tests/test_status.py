@@ -9,7 +9,7 @@ import time
 
 from test_daemon import InThread, photos_on_demand
 
-from edge import config
+from edge import config, events
 from edge.commands import status
 
 
@@ -29,7 +29,7 @@ def test_status_reports_a_running_unit(tmp_path, broker):
         ).stdout
     finally:
         unit.stop()
-    assert report["status"] == "online"
+    assert report["daemon"] == "running" and report["health_age_s"] <= 3
     assert report["config"]["fingerprint"] == config.fingerprint(path)
     assert report["health"]["config"] == config.fingerprint(path)
     assert report["health"]["last_event"]["persons"] == 2
@@ -37,7 +37,9 @@ def test_status_reports_a_running_unit(tmp_path, broker):
     assert report["key_id"] == report["health"]["key_id"]
     assert json.loads(text)["unit"] == "s1/door/d1"
     readable = status.render(report)
-    assert "daemon      online" in readable and "2 person(s)" in readable
+    assert "daemon      running" in readable and "2 person(s)" in readable
+    stopped = status.collect(path)  # the daemon left a last report when it stopped
+    assert stopped["daemon"] == "stopped" and stopped["health"]["config"] == config.fingerprint(path)
 
 
 def test_status_says_when_the_broker_is_unreachable(tmp_path):
@@ -46,4 +48,19 @@ def test_status_says_when_the_broker_is_unreachable(tmp_path):
     path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
     report = status.collect(path)
     assert report["broker"].startswith("unreachable at localhost:")
-    assert "no health report on the broker" in status.render(report)
+    assert report["daemon"] == "not running"
+    assert "the daemon has not run with this config" in status.render(report)
+
+
+def test_status_tells_a_killed_or_hung_daemon_by_the_age_of_its_last_report(tmp_path):
+    from conftest import free_port
+
+    path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
+    cfg = config.load(path)
+    report = {"state": "running", "at": events.utc(time.time() - 60), "config": "x"}  # health_every is 1 s
+    events.save_health(events.health_path(cfg.outbox.path), report)
+    assert status.collect(path)["daemon"] == "not running"
+    events.save_health(events.health_path(cfg.outbox.path), {**report, "at": events.utc(time.time())})
+    assert status.collect(path)["daemon"] == "running"
+    events.health_path(cfg.outbox.path).write_text("{not json")
+    assert status.collect(path)["daemon"] == "unknown"

@@ -125,10 +125,10 @@ def read_exactly(stream, size: int) -> bytes:
 def unit_status(live: Path, user: str) -> dict:
     """What `traceon-edge status --json` says of the live config, with the daemon user's rights."""
     if as_user(user) is None:
-        from edge.commands.status import retained_health
+        from edge.commands.status import daemon_health
 
         try:
-            return retained_health(config.load(live), timeout=2.0)
+            return daemon_health(config.load(live))
         except config.ConfigError as e:
             return {"error": f"the live config cannot be read: {e}"}
     done = as_the_daemon(["status", "--config", str(live), "--json"], user)
@@ -146,12 +146,12 @@ def wait_for_fingerprint(live: Path, expected: str, timeout: float, user: str = 
         if "error" in report:
             seen = report["error"]
         health = report.get("health") or {}
-        if health.get("config") == expected and report.get("status") == "online":
+        if health.get("config") == expected and report.get("daemon") == "running":
             return None
         if health.get("config"):
-            seen = f"it last reported config {health['config']} ({report.get('status')})"
-        elif "unreachable" in report.get("broker", ""):
-            seen = f"the broker is {report['broker']}"
+            seen = f"it last reported config {health['config']} ({report.get('daemon')})"
+        elif "why" in report:
+            seen = report["why"]
         if time.monotonic() >= deadline:
             return f"the daemon did not report config {expected} within {timeout:g} s: {seen}"
         time.sleep(0.5)

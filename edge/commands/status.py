@@ -1,20 +1,23 @@
 """`traceon-edge status`: what a unit is doing, for a technician on the unit (readable, or --json).
 
-Reads the configuration and the outbox directly, and the daemon's own retained health report from the
-broker; each part that cannot be had is reported as such rather than failing the whole command.
+Reads the configuration, the outbox and the daemon's latest health report (a file beside the outbox)
+directly, and tries a TCP connection to the broker; each part that cannot be had is reported as such
+rather than failing the whole command.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
-import threading
+import time
 
-from edge import __version__, config
-from edge.broker import secure
+from edge import __version__, config, events
 from edge.facehash import load_key
 from edge.topics import Topics
 from edge.vision import models
+
+MAX_HEALTH_BYTES = 64 * 1024
 
 
 def _outbox(path) -> dict:
@@ -27,37 +30,36 @@ def _outbox(path) -> dict:
         return {"path": str(path), "error": f"cannot read the outbox: {e}"}
 
 
-def retained_health(cfg: config.Config, timeout: float = 3.0) -> dict:
-    import paho.mqtt.client as mqtt
-
-    topics = Topics(cfg.mqtt.topic_prefix, cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device)
-    got: dict = {}
-    done = threading.Event()
-
-    def on_message(client, userdata, message):
-        got[message.topic.rsplit("/", 1)[1]] = message.payload.decode(errors="replace")
-        if "health" in got and "status" in got:
-            done.set()
-
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"traceon-status-{cfg.unit.device}")
-    secure(client, cfg.mqtt)
-    client.on_message = on_message
-    client.on_connect = lambda c, u, f, r, p: c.subscribe([(topics.health, 1), (topics.status, 1)])
+def daemon_health(cfg: config.Config) -> dict:
+    """The daemon's latest health report, from the file it keeps beside its outbox: whether it runs (a report
+    newer than three health periods), and what it says. No broker account is used: on a locked-down
+    broker the unit's account cannot read its own topics, and a second login would take its client id."""
+    path = events.health_path(cfg.outbox.path)
     try:
-        client.connect(cfg.mqtt.host, cfg.mqtt.port, keepalive=10)
+        if path.stat().st_size > MAX_HEALTH_BYTES:
+            return {"daemon": "unknown", "why": f"{path} is larger than a health report can be"}
+        health = json.loads(path.read_text())
+        age = time.time() - events.parse_utc(health["at"]).timestamp()
+    except FileNotFoundError:
+        return {"daemon": "not running", "why": f"no health report at {path}: the daemon has not run with this config"}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return {"daemon": "unknown", "why": f"cannot read the health report {path}: {e}"}
+    if health.get("state") == "stopped":
+        daemon = "stopped"
+    elif age > 3 * cfg.mqtt.health_every + 5:
+        daemon = "not running"  # killed, or hung: it writes a report every health period while it runs
+    else:
+        daemon = "running"
+    return {"daemon": daemon, "health_age_s": round(age), "health": health}
+
+
+def broker_reachable(cfg: config.Config, timeout: float = 3.0) -> str:
+    """A plain TCP connection, no MQTT login (the daemon's own health says whether it is logged in)."""
+    try:
+        socket.create_connection((cfg.mqtt.host, cfg.mqtt.port), timeout=timeout).close()
     except OSError as e:
-        return {"broker": f"unreachable at {cfg.mqtt.host}:{cfg.mqtt.port}: {e.strerror or e}"}
-    client.loop_start()
-    done.wait(timeout)
-    client.disconnect()
-    client.loop_stop()
-    result: dict = {"broker": f"reachable at {cfg.mqtt.host}:{cfg.mqtt.port}", "status": got.get("status", "unknown")}
-    if "health" in got:
-        try:
-            result["health"] = json.loads(got["health"])
-        except json.JSONDecodeError:
-            result["health"] = {"error": "unreadable health report"}
-    return result
+        return f"unreachable at {cfg.mqtt.host}:{cfg.mqtt.port}: {e.strerror or e}"
+    return f"reachable at {cfg.mqtt.host}:{cfg.mqtt.port}"
 
 
 def collect(path) -> dict:
@@ -71,7 +73,8 @@ def collect(path) -> dict:
         "key_id": load_key(cfg.facehash.key_file).id,
         "outbox": _outbox(cfg.outbox.path),
     }
-    report.update(retained_health(cfg))
+    report.update(daemon_health(cfg))
+    report["broker"] = broker_reachable(cfg)
     return report
 
 
@@ -82,8 +85,9 @@ def render(report: dict) -> str:
     running = health.get("config")
     lines = [
         f"unit        {report['unit']}   ({report['software']})",
-        f"daemon      {report.get('status', 'unknown')}"
-        + (f", up {health.get('uptime_s', '?')} s" if health else " (no health report on the broker)"),
+        f"daemon      {report['daemon']}"
+        + (f", up {health.get('uptime_s', '?')} s, last report {report['health_age_s']} s ago" if health else "")
+        + (f" ({report['why']})" if "why" in report else ""),
         f"config      {report['config']['path']}  fingerprint {report['config']['fingerprint']}"
         + ("" if not running or running == report["config"]["fingerprint"] else f"  (daemon runs {running}: reload)"),
         f"model       {report['model']}    key id {report['key_id']}",
