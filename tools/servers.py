@@ -39,7 +39,7 @@ class Broker:
     """mosquitto on 127.0.0.1:port with the settings config/mosquitto-collect.conf documents for collectors
     (persistence, queue limits), saving every second so queued QoS 1 messages survive a restart."""
 
-    def __init__(self, directory: Path, extra: str = ""):
+    def __init__(self, directory: Path, extra: str = "", anonymous: bool = True):
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             raise ServerError("mosquitto is not installed: tools/test.sh installs it (apt-get install mosquitto)")
@@ -47,7 +47,8 @@ class Broker:
         self.conf = directory / "mosquitto.conf"
         as_root = "user root\n" if os.geteuid() == 0 else ""  # else it drops to a user who cannot read tmp_path
         self.conf.write_text(
-            f"{as_root}listener {self.port} 127.0.0.1\nallow_anonymous true\n{collector_broker_settings()}"
+            f"{as_root}listener {self.port} 127.0.0.1\nallow_anonymous {str(anonymous).lower()}\n"
+            f"{collector_broker_settings()}"
             f"persistence_location {directory}/\nautosave_interval 1\n{extra}"
         )
         self.process: subprocess.Popen | None = None
