@@ -329,6 +329,8 @@ def parse(text: str, origin: str = "<config>", base: Path | None = None, check_f
         data = yaml.load(text, Loader=BoundedLoader)
     except RecursionError:
         raise ConfigError(f"{origin} is nested too deeply to be a traceon-edge config") from None
+    except ValueError as e:  # a value YAML parses but Python refuses, such as a 100,000-digit number
+        raise ConfigError(f"{origin} holds a value that cannot be read: {str(e)[:200]}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -74,6 +75,60 @@ def test_a_key_readable_by_others_is_refused_by_the_config(files):
     (files / "unit.key").chmod(0o644)
     with pytest.raises(config.ConfigError, match=r"facehash.key_file: .*mode 0644.*chmod 600"):
         config.parse(text(files))
+
+
+def refused(files, body: str) -> str:
+    with pytest.raises(config.ConfigError) as error:
+        config.parse(body)
+    return str(error.value)
+
+
+def test_a_key_that_is_a_symbolic_link_is_refused_naming_the_link(files):
+    (files / "real.key").write_bytes((files / "unit.key").read_bytes())
+    (files / "real.key").chmod(0o600)
+    (files / "unit.key").unlink()
+    (files / "unit.key").symlink_to(files / "real.key")
+    assert "is a symbolic link (to " in refused(files, text(files))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_key_owned_by_another_user_is_refused(files):
+    os.chown(files / "unit.key", 65534, 65534)
+    assert "belongs to user id 65534, not to this user (0) or root" in refused(files, text(files))
+
+
+def test_a_key_in_a_folder_others_can_write_is_refused(files):
+    files.chmod(0o777)
+    try:
+        assert f"the folder {files} of key file" in refused(files, text(files))
+    finally:
+        files.chmod(0o700)
+
+
+def test_a_password_file_readable_by_others_is_refused(files):
+    password = files / "password"
+    password.write_text("secret\n")
+    password.chmod(0o644)
+    body = text(files, f"  password_file: {password}\n".replace("  pass", "mqtt:\n  username: u\n  pass"), "mqtt:")
+    assert "mqtt.password_file: password file" in refused(files, body) and "chmod 600" in refused(files, body)
+    password.chmod(0o600)
+    assert config.parse(body).mqtt.password_file == password
+
+
+@pytest.mark.parametrize("memory_gb, refuse", [(4, True), (8, True), (24, False)])
+def test_bursts_that_would_not_fit_in_the_units_memory_are_refused(files, monkeypatch, memory_gb, refuse):
+    """60 frames of 4608×3496 (the camera module 3's full size), four bursts in flight: about 11.2 GiB."""
+    monkeypatch.setattr(config, "unit_memory", lambda: memory_gb * 2**30)
+    camera = "source: {kind: picamera2, width: 4608, height: 3496}\nburst: {frames: 60, duration: 2}\n"
+    body = text(files, camera, "source:")
+    if refuse:
+        assert "needs about 11.2 GB of memory" in refused(files, body)
+        assert f"this unit's {memory_gb:.1f} GB: lower burst.frames or the resolution" in refused(files, body)
+        assert config.parse(body, check_files=False)  # checked on the unit, not on a laptop running deploy
+    else:
+        assert config.parse(body).burst.frames == 60
+    small = text(files, "source: {kind: picamera2}\nburst: {frames: 60, duration: 2}\n", "source:")
+    assert config.parse(small).source.width == 1280  # the default size fits any Pi
 
 
 def test_an_unreadable_tls_file_is_refused(files):
