@@ -18,7 +18,7 @@ def run(*args):
 def test_a_dry_run_for_64_bit_prints_every_step_and_changes_nothing():
     touched = [Path("/opt/traceon-edge"), Path("/etc/traceon-edge"), Path("/etc/systemd/system/traceon-edge.service")]
     before = [p.exists() for p in touched]
-    result = run("--dry-run", "--arch", "arm64")
+    result = run("--dry-run", "--arch", "arm64", "--os", "raspios")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for expected in (
@@ -33,6 +33,24 @@ def test_a_dry_run_for_64_bit_prints_every_step_and_changes_nothing():
     ):
         assert expected in out
     assert [p.exists() for p in touched] == before
+
+
+def test_plain_debian_arm64_gets_no_raspberry_pi_os_packages_and_is_told_what_works():
+    result = run("--dry-run", "--arch", "arm64", "--os", "debian")
+    assert result.returncode == 0, result.stderr
+    assert "apt-get install -y python3-venv python3-pip mosquitto-clients\n" in result.stdout
+    assert "picamera2 and python3-lgpio exist only in" in result.stdout
+    assert "USB webcam" in result.stdout and "GPIOZERO_PIN_FACTORY=native" in result.stdout
+
+
+def test_the_system_is_detected_and_a_wrong_os_is_refused():
+    detected = run("--dry-run", "--arch", "arm64")  # this machine: Debian, or Raspberry Pi OS on a Pi
+    assert detected.returncode == 0
+    assert ("python3-lgpio" in detected.stdout.split("apt-get install")[1].split("\n")[0]) == (
+        Path("/etc/rpi-issue").exists()
+    )
+    wrong = run("--dry-run", "--os", "ubuntu")
+    assert wrong.returncode == 2 and "--os must be raspios or debian" in wrong.stderr
 
 
 @pytest.mark.parametrize("arch", ["armhf", "armv7l", "armel"])

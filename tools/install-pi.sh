@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install (or update) traceon-edge on a 64-bit Raspberry Pi OS unit. Idempotent: run it again to update.
 #
-#   sudo tools/install-pi.sh [--dry-run] [--arch ARCH]
+#   sudo tools/install-pi.sh [--dry-run] [--arch ARCH] [--os raspios|debian]
 #
 # apt packages, a service user in video/gpio, a venv with --system-site-packages (picamera2 and lgpio
 # come from apt), the package, a FaceHash key (generated if absent, mode 0600), a config (the example if
 # absent), the systemd unit, enable and start. --dry-run prints every step and changes nothing.
-# --arch overrides the detected Debian architecture (to rehearse an install for another unit).
+# --arch overrides the detected Debian architecture, --os the detected system (to rehearse an install
+# for another unit). picamera2 and lgpio come only from Raspberry Pi OS's own archive, not Debian's.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX=/opt/traceon-edge
@@ -14,16 +15,29 @@ ETC=/etc/traceon-edge
 USER_NAME=traceon
 dry=0
 arch=""
+os_kind=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry=1 ;;
     --arch) arch=${2:?--arch needs a value}; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --os) os_kind=${2:?--os needs raspios or debian}; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "install-pi.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
 arch=${arch:-$(dpkg --print-architecture 2>/dev/null || uname -m)}
+if [ -z "$os_kind" ]; then  # Raspberry Pi OS: /etc/rpi-issue, and its archive in apt's sources
+  if [ -e /etc/rpi-issue ] || grep -rqs archive.raspberrypi /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    os_kind=raspios
+  else
+    os_kind=debian
+  fi
+fi
+case "$os_kind" in
+  raspios|debian) ;;
+  *) echo "install-pi.sh: --os must be raspios or debian, not $os_kind" >&2; exit 2 ;;
+esac
 
 case "$arch" in
   arm64|aarch64|amd64|x86_64) ;;
@@ -46,7 +60,19 @@ run() {  # run CMD...: print it; execute it unless --dry-run
 
 step "apt packages"
 packages=(python3-venv python3-pip mosquitto-clients)
-if [ "$arch" = arm64 ] || [ "$arch" = aarch64 ]; then packages+=(python3-picamera2 python3-lgpio); fi
+if [ "$os_kind" = raspios ] && { [ "$arch" = arm64 ] || [ "$arch" = aarch64 ]; }; then
+  packages+=(python3-picamera2 python3-lgpio)
+else
+  cat <<MSG
+    this is plain Debian ($arch), not Raspberry Pi OS: python3-picamera2 and python3-lgpio exist only in
+    Raspberry Pi OS's archive, so they are not installed. What works here:
+      camera: a USB webcam (source: {kind: webcam, device: 0}) or a recorded video; the Pi camera module
+              (source.kind: picamera2) needs Raspberry Pi OS
+      PIR:    gpiozero's own pin driver, with no library: add Environment=GPIOZERO_PIN_FACTORY=native to
+              the unit (systemctl edit traceon-edge); or use trigger.kind: motion or interval
+    For a Pi at a doorway, Raspberry Pi OS (64-bit) is the supported system.
+MSG
+fi
 run env DEBIAN_FRONTEND=noninteractive apt-get install -y "${packages[@]}"
 
 step "service user $USER_NAME in groups video and gpio"
