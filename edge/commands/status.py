@@ -14,7 +14,6 @@ import time
 
 from edge import __version__, config, events
 from edge.facehash import load_key
-from edge.topics import Topics
 from edge.vision import models
 
 MAX_HEALTH_BYTES = 64 * 1024
