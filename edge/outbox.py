@@ -36,6 +36,7 @@ FULL = {13}  # SQLITE_FULL (also what a write to a full or read-only disk can lo
 NO_ROOM = {8, 10, 13}
 HELD_MAX = 1000  # events kept in memory while the disk is full (a few MB at most)
 RETRY_S = 2.0  # how often a full disk is tried again
+SAY_FULL_EVERY_S = 60.0  # a full outbox drops at every put: say so once a minute, with the count
 
 
 class OutboxError(TraceonError, OSError):
@@ -73,6 +74,7 @@ class Outbox:
         self._held: collections.OrderedDict[str, str] = collections.OrderedDict()  # not committed (disk full)
         self._undeleted: set[str] = set()  # delivered, but the delete failed: never to be sent again
         self._next_retry = 0.0
+        self._full_said_at, self._full_unsaid = -1e9, 0  # when a full outbox was last said; drops since
         self._memory_dropped = 0  # held events dropped because the disk stayed full too long
         self._clock, self._hold_s = None, 0.0  # see hold_unsynchronized
         self.problem = ""  # what is wrong with the outbox now ("" when nothing)
@@ -223,7 +225,7 @@ class Outbox:
             if dropped is None:  # drop_newest: this event gives way
                 self._bump("dropped_full", 1)
                 self._db.execute("COMMIT")
-                log.warning("outbox full (%s): dropped the new event %s", self.path, event_id)
+                self._say_full(1, "new")
                 return
             added = self._insert(event_id, body, unsynchronized_at)
             self._db.execute("COMMIT")
@@ -235,9 +237,16 @@ class Outbox:
                 ).fetchone()
             raise
         if dropped:
-            log.warning("outbox full (%s): dropped the %d oldest event(s)", self.path, dropped)
+            self._say_full(dropped, "oldest")
         if added and self.problem.startswith("the disk"):
             self.problem = ""
+
+    def _say_full(self, dropped: int, which: str) -> None:
+        self._full_unsaid += dropped
+        if time.monotonic() - self._full_said_at >= SAY_FULL_EVERY_S:
+            log.warning("outbox full (%s, %s): dropped %d %s event(s) since it last said so (counted in health)",
+                        self.path, self.when_full, self._full_unsaid, which)  # fmt: skip
+            self._full_said_at, self._full_unsaid = time.monotonic(), 0
 
     def _insert(self, event_id: str, body: str, unsynchronized_at: tuple[float, str] | None = None) -> bool:
         mono, boot = unsynchronized_at or (None, None)

@@ -52,3 +52,13 @@ def test_drop_newest_keeps_what_was_there(tmp_path):
         box.put(event(n))
     assert box.oldest()[0] == event(0)["event_id"]
     assert box.depth() == 10 and box.dropped() == 2
+
+
+def test_a_full_outbox_says_so_once_a_minute_not_at_every_put(tmp_path, caplog):
+    box = Outbox(tmp_path / "o.sqlite", 10, 10**6)
+    for n in range(60):
+        box.put(event(n))
+    said = [r.getMessage() for r in caplog.records if "outbox full" in r.getMessage()]
+    assert len(said) == 1 and "dropped 1 oldest event(s)" in said[0]
+    assert box.dropped() == 50
+    box.close()
