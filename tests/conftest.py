@@ -162,3 +162,13 @@ def tls_listener(directory: Path, require_certificate: bool) -> tuple[int, str]:
         f"keyfile {directory / 'server.key'}\nrequire_certificate {str(require_certificate).lower()}\n"
     )
     return port, lines
+
+
+def wait_until(condition, timeout: float = 10) -> bool:
+    """Poll `condition` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False

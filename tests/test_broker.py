@@ -12,7 +12,7 @@ import uuid
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import ROOT, Broker
+from conftest import ROOT, Broker, wait_until
 from test_faults import sample_event
 
 from edge import config
@@ -81,15 +81,6 @@ class Account:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def wait_until(condition, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def unit_link(tmp_path, port: int, account: str, on_trigger=lambda: None) -> tuple[BrokerLink, Outbox]:

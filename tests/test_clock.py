@@ -9,7 +9,7 @@ import random
 import threading
 import time
 
-from conftest import Subscriber
+from conftest import Subscriber, wait_until
 from test_daemon import InThread, pending_ids
 from test_faults import unit_config
 
@@ -78,7 +78,7 @@ def test_events_waiting_when_the_clock_synchronises_are_restamped_from_the_monot
     began = time.time()
     unit = run_unit(tmp_path, broker.port, clock, "clock: {hold_unsynchronized: 120}\n")
     try:
-        assert wait(lambda: len(pending_ids(tmp_path / "outbox.sqlite")) >= 4, 60)
+        assert wait_until(lambda: len(pending_ids(tmp_path / "outbox.sqlite")) >= 4, 60)
         assert subscriber.events() == []  # held back: the clock may still be corrected
         with clock.lock:
             clock.synced = True
@@ -98,12 +98,3 @@ def test_events_waiting_when_the_clock_synchronises_are_restamped_from_the_monot
         assert began - 1 <= start <= end <= ended + 1, event
     starts = [seconds(e, "started_at") for e in made]
     assert starts == sorted(starts)
-
-
-def wait(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False

@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import Broker, Subscriber, free_port, make_certificates, tls_listener
+from conftest import Broker, Subscriber, free_port, make_certificates, tls_listener, wait_until
 from test_daemon import faces_folder, write_config
 
 from edge import config, events
@@ -65,12 +65,7 @@ class Daemon:
         return self.log.exists() and self.log.read_text().count(text) >= times
 
     def wait_for(self, condition, timeout: float = 60) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return True
-            time.sleep(0.1)
-        return False
+        return wait_until(condition, timeout)
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
@@ -241,15 +236,6 @@ def test_a_broker_that_cannot_be_reached_is_said_at_once_then_not_at_every_retry
     print(f"\n{why}: {len(said())} line(s) in the first seconds: {said()[:1]}")
     assert len(said()) == 1
     assert ("certificate verify failed" in said()[0]) == (why != "nothing listens")
-
-
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def sample_event(n: int) -> dict:
