@@ -27,6 +27,7 @@ import threading
 import time
 from pathlib import Path
 
+from edge import events
 from edge.errors import TraceonError
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,18 @@ def salvage(db: sqlite3.Connection, lookups: int = 200_000) -> list[tuple[str, s
     return rows
 
 
+def _encode(event: dict) -> str:
+    return json.dumps(event, separators=(",", ":"), sort_keys=True)
+
+
+def restamped(event: dict, started_mono: float, wall: float, mono: float) -> dict:
+    """The event with times from the monotonic clock, given one synchronised (wall, monotonic) reading."""
+    length = events.parse_utc(event["ended_at"]) - events.parse_utc(event["started_at"])
+    started = wall - (mono - started_mono)
+    return {**event, "started_at": events.utc(started),
+            "ended_at": events.utc(started + max(0.0, length.total_seconds())), "clock": "restamped"}  # fmt: skip
+
+
 class Outbox:
     def __init__(self, path: Path, max_events: int, max_bytes: int, when_full: str = "drop_oldest"):
         self.path, self.max_events, self.max_bytes, self.when_full = path, max_events, max_bytes, when_full
@@ -77,6 +90,7 @@ class Outbox:
         self._full_said_at, self._full_unsaid = -1e9, 0  # when a full outbox was last said; drops since
         self._memory_dropped = 0  # held events dropped because the disk stayed full too long
         self._clock, self._hold_s = None, 0.0  # see hold_unsynchronized
+        self._synced_at: tuple[float, float, str] | None = None  # (wall, mono, boot) of the last re-stamp
         self.problem = ""  # what is wrong with the outbox now ("" when nothing)
         self.faults: list[dict] = []  # damaged or deleted files, most recent last (kept for health)
         with self._lock:
@@ -204,8 +218,12 @@ class Outbox:
         """Store an event durably; when full, apply the configured policy (and count it). A disk with no
         room keeps it in memory, still to be sent, until there is room. `unsynchronized_at`: (monotonic
         time of the event's start, boot id) of an event stamped by a clock not yet synchronised."""
-        body = json.dumps(event, separators=(",", ":"), sort_keys=True)
         with self._lock:
+            synced = self._synced_at
+            if unsynchronized_at and synced and unsynchronized_at[1] == synced[2]:
+                # made before the sync, committed after the waiting ones were re-stamped: re-stamp it too
+                event, unsynchronized_at = restamped(event, unsynchronized_at[0], synced[0], synced[1]), None
+            body = _encode(event)
             self._retry_held()
             if self._held:  # keep the order: nothing newer goes to disk before what waits in memory
                 self._hold(event["event_id"], body)
@@ -345,8 +363,6 @@ class Outbox:
     def restamp(self, wall: float, mono: float, boot: str) -> int:
         """The clock is synchronised now: events of this boot stamped before get times from the monotonic
         clock (`clock: restamped`); those of an earlier boot cannot be and stay `unsynchronized`."""
-        import edge.events as events  # the event's own time format
-
         with self._lock:
             try:
                 rows = self._guarded(
@@ -358,19 +374,14 @@ class Outbox:
                 self._db.execute("BEGIN IMMEDIATE")
                 for seq, body, started_mono, started_boot in rows:
                     if started_boot == boot:
-                        event = json.loads(body)
-                        length = events.parse_utc(event["ended_at"]) - events.parse_utc(event["started_at"])
-                        started = wall - (mono - started_mono)
-                        event["started_at"] = events.utc(started)
-                        event["ended_at"] = events.utc(started + max(0.0, length.total_seconds()))
-                        event["clock"] = "restamped"
-                        body = json.dumps(event, separators=(",", ":"), sort_keys=True)
+                        body = _encode(restamped(json.loads(body), started_mono, wall, mono))
                         fixed += 1
                     self._db.execute(
                         "UPDATE events SET body = ?, size = ?, mono = NULL, boot = NULL WHERE seq = ?",
                         (body, len(body), seq),
                     )
                 self._db.execute("COMMIT")
+                self._synced_at = (wall, mono, boot)
                 self._bytes = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM events").fetchone()[0]
             except sqlite3.Error as e:
                 self._rollback()

@@ -62,3 +62,29 @@ def test_a_full_outbox_says_so_once_a_minute_not_at_every_put(tmp_path, caplog):
     assert len(said) == 1 and "dropped 1 oldest event(s)" in said[0]
     assert box.dropped() == 50
     box.close()
+
+
+def test_an_event_committed_after_the_sync_but_made_before_it_is_restamped_too(tmp_path):
+    """The vision thread may still be working on a burst captured before the clock synchronised."""
+    import json
+
+    from edge import events
+
+    box = Outbox(tmp_path / "o.sqlite", 100, 10**6)
+    stale = {**event(0), "started_at": events.utc(1e9), "ended_at": events.utc(1e9 + 0.5), "clock": "unsynchronized"}
+    box.put(stale, (100.0, "boot-1"))  # waiting when the sync comes
+    assert box.restamp(wall=1.8e9, mono=110.0, boot="boot-1") == 1
+    late = {**event(1), "started_at": events.utc(1e9 + 5), "ended_at": events.utc(1e9 + 5.5), "clock": "unsynchronized"}
+    box.put(late, (105.0, "boot-1"))  # made at monotonic 105, committed after the re-stamp
+    other_boot = {**event(2), "started_at": events.utc(1e9), "ended_at": events.utc(1e9 + 1), "clock": "unsynchronized"}
+    box.put(other_boot, (1.0, "boot-0"))
+    sent = []
+    while (item := box.oldest()) is not None:
+        sent.append(json.loads(item[1]))
+        box.delete(item[0])
+    assert [(e["clock"], e["started_at"], e["ended_at"]) for e in sent] == [
+        ("restamped", events.utc(1.8e9 - 10), events.utc(1.8e9 - 9.5)),
+        ("restamped", events.utc(1.8e9 - 5), events.utc(1.8e9 - 4.5)),
+        ("unsynchronized", events.utc(1e9), events.utc(1e9 + 1)),  # another boot: its monotonic time means nothing now
+    ]
+    box.close()
