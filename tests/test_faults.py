@@ -308,6 +308,48 @@ def test_a_stop_while_the_broker_is_down_keeps_every_committed_event(tmp_path, b
     assert record("SIGTERM while the broker is down, then restart", committed, received(subscriber)) == 0
 
 
+def test_a_sigterm_during_a_burst_finishes_it_and_delivers_its_event_before_exiting(tmp_path, broker):
+    path = write_config(tmp_path, broker.port, "{kind: manual}", f"{{kind: images, path: {faces_folder(tmp_path)}, "
+                        "loop: true}", burst="{frames: 8, duration: 2.0, cooldown: 0}", upsample=0)  # fmt: skip
+    subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "tracer-burst")
+    unit = Daemon(path, tmp_path / "daemon.log")
+    try:
+        assert unit.wait_for(lambda: unit.said("running: "), 60)
+        unit.process.send_signal(signal.SIGUSR1)  # a burst of 2 s begins
+        time.sleep(0.5)  # the stop comes in the middle of it
+        assert unit.committed() == set()
+        assert unit.stop() == 0
+    finally:
+        subscriber.wait_for(lambda s: received(s), 10)
+        subscriber.close()
+    committed = unit.committed()
+    assert len(committed) == 1, "the burst under way was not finished"
+    assert set(received(subscriber)) == committed, "its event was left for the next start"
+    assert pending(tmp_path / "outbox.sqlite") == []
+
+
+def test_a_trigger_larger_than_a_trigger_needs_never_reaches_the_unit(tmp_path, broker):
+    """The unit tells the broker its largest packet (MQTT 5): the broker drops the rest for it."""
+    fired: list[float] = []
+    outbox = Outbox(tmp_path / "outbox.sqlite", 100, 10**6)
+    link = BrokerLink(config.Mqtt(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600),
+                      Topics("traceon", "s1", "door", "d1"), outbox, dict, lambda: fired.append(1))  # fmt: skip
+    link.start()
+    sender = Subscriber(broker.port, "traceon/s1/door/d1/status", "trigger-sender")
+    try:
+        assert link.connected.wait(10) and wait_until(lambda: sender.messages, 10)
+        sender.client.publish("traceon/s1/door/d1/cmd/trigger", b"x" * 200_000, qos=1).wait_for_publish(5)
+        sender.client.publish("traceon/s1/door/d1/cmd/trigger", b"", qos=1).wait_for_publish(5)
+        assert wait_until(lambda: fired, 10)
+        time.sleep(0.5)  # had the large one come, it came first
+        still = link.connected.is_set()
+    finally:
+        link.stop()
+        outbox.close()
+        sender.close()
+    assert fired == [1] and still
+
+
 # --- the disk ---------------------------------------------------------------------------------------------
 
 
