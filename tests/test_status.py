@@ -64,3 +64,24 @@ def test_status_tells_a_killed_or_hung_daemon_by_the_age_of_its_last_report(tmp_
     assert status.collect(path)["daemon"] == "running"
     events.health_path(cfg.outbox.path).write_text("{not json")
     assert status.collect(path)["daemon"] == "unknown"
+
+
+def test_a_hostile_health_file_never_blocks_status_and_a_planted_link_is_not_followed(tmp_path):
+    import os
+
+    from conftest import free_port
+
+    path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
+    health = events.health_path(config.load(path).outbox.path)
+    os.mkfifo(health)  # a reader that opened it normally would wait for a writer forever
+    fifo = status.collect(path)
+    health.unlink()
+    health.write_text('{"at": "' + "x" * 70_000 + '"}')
+    large = status.collect(path)
+    assert fifo["daemon"] == large["daemon"] == "unknown"
+    assert "not a regular file" in fifo["why"] and "larger than a health report" in large["why"]
+    victim = tmp_path / "victim"
+    victim.write_text("kept")
+    health.with_name(health.name + ".part").symlink_to(victim)
+    events.save_health(health, {"state": "running", "at": events.utc(time.time())})
+    assert victim.read_text() == "kept" and status.collect(path)["daemon"] == "running"

@@ -7,7 +7,6 @@ rather than failing the whole command.
 
 from __future__ import annotations
 
-import json
 import socket
 import sqlite3
 import time
@@ -15,8 +14,6 @@ import time
 from edge import __version__, config, events
 from edge.facehash import load_key
 from edge.vision import models
-
-MAX_HEALTH_BYTES = 64 * 1024
 
 
 def _outbox(path) -> dict:
@@ -35,9 +32,7 @@ def daemon_health(cfg: config.Config) -> dict:
     broker the unit's account cannot read its own topics, and a second login would take its client id."""
     path = events.health_path(cfg.outbox.path)
     try:
-        if path.stat().st_size > MAX_HEALTH_BYTES:
-            return {"daemon": "unknown", "why": f"{path} is larger than a health report can be"}
-        health = json.loads(path.read_text())
+        health = events.read_health(path)
         age = time.time() - events.parse_utc(health["at"]).timestamp()
     except FileNotFoundError:
         return {"daemon": "not running", "why": f"no health report at {path}: the daemon has not run with this config"}
