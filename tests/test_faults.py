@@ -441,7 +441,7 @@ def test_a_damaged_outbox_is_moved_aside_counted_and_the_unit_goes_on(tmp_path, 
     assert fault["carried_over"] == len(set(waiting) & arrived)
     assert fault["lost"] is None  # found at start: the damaged file cannot say how many it held
     assert lost == len(waiting) - fault["carried_over"]
-    record(f"outbox with a {'damaged header' if header else 'damaged pages'} (found at start)",
+    record(f"outbox with {'a damaged header' if header else 'damaged pages'} (found at start)",
            set(waiting) | new, list(arrived), f"health: carried over {fault['carried_over']}, lost unknown; "
            f"log: {line.split(': ', 1)[-1][:80]}…")  # fmt: skip
 
