@@ -148,8 +148,13 @@ class ImagesSource(Section):
     @field_validator("path")
     @classmethod
     def _is_dir(cls, path: Path, info: ValidationInfo) -> Path:
-        if _checking_files(info) and not path.is_dir():
-            raise ValueError(f"{path} is not a folder")
+        if not _checking_files(info):
+            return path
+        try:
+            if not stat.S_ISDIR(os.stat(path).st_mode):
+                raise ValueError(f"{path} is not a folder")
+        except OSError as e:  # on 3.11, Path.is_dir() raises for a folder this user may not enter
+            raise ValueError(f"the images folder {path} cannot be reached by this user: {e.strerror}") from None
         return path
 
 

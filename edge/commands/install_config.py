@@ -56,7 +56,13 @@ def as_user(name: str):
 def as_the_daemon(command: list[str], user: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     """`traceon-edge COMMAND` run with the daemon user's rights."""
     cli = [sys.executable, "-m", "edge.cli", *command]
-    return subprocess.run(cli, input=stdin, capture_output=True, preexec_fn=as_user(user), timeout=120, cwd="/")
+    try:
+        return subprocess.run(cli, input=stdin, capture_output=True, preexec_fn=as_user(user), timeout=120, cwd="/")
+    except OSError as e:  # raised here when the child cannot become the user or run Python as it
+        raise config.ConfigError(
+            f"cannot run traceon-edge as the daemon's user {user!r} ({sys.executable}: {e.strerror}); install it "
+            "where that user can run it (tools/install-pi.sh does)"
+        ) from None
 
 
 def check_new(content: bytes, base: Path, user: str) -> str | None:
@@ -131,7 +137,10 @@ def unit_status(live: Path, user: str) -> dict:
             return daemon_health(config.load(live))
         except config.ConfigError as e:
             return {"error": f"the live config cannot be read: {e}"}
-    done = as_the_daemon(["status", "--config", str(live), "--json"], user)
+    try:
+        done = as_the_daemon(["status", "--config", str(live), "--json"], user)
+    except config.ConfigError as e:
+        return {"error": str(e)}
     try:
         return json.loads(done.stdout)
     except ValueError:
