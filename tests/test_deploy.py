@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import hashlib
 import json
 import os
 import socket
@@ -22,7 +23,7 @@ from conftest import Subscriber, free_port
 from test_daemon import faces_folder, write_config
 
 from edge import config
-from edge.commands import deploy
+from edge.commands import deploy, install_config
 
 SSHD = Path("/usr/sbin/sshd")
 CLI = [sys.executable, "-m", "edge.cli"]
@@ -314,3 +315,35 @@ def test_local_checks_refuse_before_any_connection(tmp_path):
     assert deploy.parse_host("pi@door-3:22") == ("pi@door-3", 22)
     with pytest.raises(deploy.DeployError, match="port"):
         deploy.parse_host("door-3:ssh")
+
+
+def daemon_user_can_run_this_python(user: str) -> bool:
+    probe = [sys.executable, "-c", "import edge.cli"]
+    try:
+        return subprocess.run(probe, preexec_fn=install_config.as_user(user), cwd="/", timeout=60).returncode == 0
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="install-config drops to the daemon's user only when it runs as root")
+def test_a_pushed_config_is_checked_with_the_daemon_users_rights_not_roots(tmp_path):
+    if not daemon_user_can_run_this_python("nobody"):
+        pytest.skip(f"user nobody cannot run {sys.executable} (a folder on its way only root may enter)")
+    secrets = tmp_path / "root-only"
+    secrets.mkdir(mode=0o700)
+    password = secrets / "password"
+    password.write_text("root's secret\n")
+    password.chmod(0o600)
+    live = write_config(tmp_path, free_port(), "{kind: manual}", f"{{kind: images, path: {tmp_path}}}")
+    pushed = live.read_text().replace("keepalive: 5", f"keepalive: 5, username: u1, password_file: {password}")
+    pushed = pushed.encode()
+    command = [*CLI, "install-config", "--live", str(live), "--sha256", hashlib.sha256(pushed).hexdigest()]
+    command += ["--size", str(len(pushed)), "--dry-run", "--reload", "true"]
+    as_root = subprocess.run([*command, "--as-user", "root"], input=pushed, capture_output=True, timeout=60)
+    assert json.loads(as_root.stdout)["result"] == "dry-run", as_root.stderr  # root could read it all
+    as_daemon = subprocess.run([*command, "--as-user", "nobody"], input=pushed, capture_output=True, timeout=60)
+    result = json.loads(as_daemon.stdout)
+    print(result)
+    problems = result["message"].splitlines()
+    assert result["result"] == "refused"
+    assert any(p.strip().startswith("mqtt.password_file: cannot read") and "Permission denied" in p for p in problems)

@@ -22,7 +22,8 @@ apt_install() {  # apt_install PACKAGE... — only those not installed yet
 
 find_python() {  # find_python 3.11 — prints a working interpreter of that version, or nothing
   local v=$1 c
-  local candidates=("python$v" "/usr/bin/python$v" "/usr/local/bin/python$v")
+  # The system's Python first, as on a Pi: it lets tests run commands as another user (pyenv's lives under /root).
+  local candidates=("/usr/bin/python$v" "/usr/local/bin/python$v" "python$v")
   if command -v pyenv >/dev/null; then
     for c in "$(pyenv root)/versions/$v"*/bin/python"$v"; do candidates+=("$c"); done
   fi
