@@ -79,7 +79,12 @@ def pending_ids(path) -> list[str]:
     if not path.exists():
         return []
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-        return [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+        try:
+            return [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):  # the daemon has created the file but not yet its table
+                return []
+            raise
 
 
 def faces_folder(tmp_path):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Broker, Subscriber, free_port, make_certificates, tls_listener, wait_until
-from test_daemon import faces_folder, write_config
+from test_daemon import faces_folder, pending_ids, write_config
 
 from edge import config, events
 from edge.mqtt import BrokerLink
@@ -261,7 +261,7 @@ def test_sigkill_at_random_moments_loses_nothing_committed(tmp_path, broker):
             if rng.random() < 0.5:  # a stalled broker: events sit committed but unacknowledged when the kill comes
                 broker.pause()
                 time.sleep(rng.uniform(0.0, 0.6))
-            pending_at_kill.append(len(pending(tmp_path / "outbox.sqlite")))
+            pending_at_kill.append(len(pending_ids(tmp_path / "outbox.sqlite")))
             unit.kill()
             broker.resume()
             with open(unit.log, "a") as log:
@@ -280,14 +280,6 @@ def test_sigkill_at_random_moments_loses_nothing_committed(tmp_path, broker):
     assert record(f"daemon SIGKILLed {kills}× at random moments", committed, received(subscriber), note) == 0
 
 
-def pending(outbox: Path) -> list[str]:
-    try:
-        with sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=5) as db:
-            return [r[0] for r in db.execute("SELECT event_id FROM events ORDER BY seq")]
-    except sqlite3.Error:
-        return []
-
-
 def test_a_stop_while_the_broker_is_down_keeps_every_committed_event(tmp_path, broker):
     path = unit_config(tmp_path, broker.port, interval=0.5)
     subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "tracer-stop")
@@ -296,7 +288,7 @@ def test_a_stop_while_the_broker_is_down_keeps_every_committed_event(tmp_path, b
     assert unit.wait_for(lambda: len(unit.committed()) >= 5, 60)
     assert unit.stop() == 0  # SIGTERM with the broker down: the events must stay in the outbox
     committed = unit.committed()
-    kept = set(pending(tmp_path / "outbox.sqlite"))
+    kept = set(pending_ids(tmp_path / "outbox.sqlite"))
     assert committed <= kept, f"deleted without a PUBACK: {committed - kept}"
     broker.start()
     unit = Daemon(path, tmp_path / "daemon.log")
@@ -325,7 +317,7 @@ def test_a_sigterm_during_a_burst_finishes_it_and_delivers_its_event_before_exit
     committed = unit.committed()
     assert len(committed) == 1, "the burst under way was not finished"
     assert set(received(subscriber)) == committed, "its event was left for the next start"
-    assert pending(tmp_path / "outbox.sqlite") == []
+    assert pending_ids(tmp_path / "outbox.sqlite") == []
 
 
 def test_a_trigger_larger_than_a_trigger_needs_never_reaches_the_unit(tmp_path, broker):
@@ -416,9 +408,9 @@ def test_a_damaged_outbox_is_moved_aside_counted_and_the_unit_goes_on(tmp_path, 
     subscriber = Subscriber(broker.port, "traceon/+/+/+/#", "tracer-damage")
     broker.stop()
     unit = Daemon(path, tmp_path / "daemon.log")
-    assert unit.wait_for(lambda: len(pending(outbox)) >= 30, 90)
+    assert unit.wait_for(lambda: len(pending_ids(outbox)) >= 30, 90)
     assert unit.stop() == 0
-    waiting = pending(outbox)
+    waiting = pending_ids(outbox)
     damage(outbox, header)
     broker.start()
     unit = Daemon(path, tmp_path / "daemon.log")
