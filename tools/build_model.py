@@ -30,6 +30,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN reorders float sum
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lfw
+from build_detector import detector_entry
 from dlib_resnet import Conv, Network, load_network, reference_forward
 
 from edge.vision.embed import Embedder
@@ -194,6 +195,7 @@ def main() -> None:
         "description": "dlib face recognition ResNet: FaceNet-style 128-d metric embedder, full-integer int8",
         "model": {"file": f"{NAME}.tflite", "sha256": None},
         "landmarks": {"file": landmarks.name, "sha256": sha256_of(landmarks)},
+        "detector": detector_entry(),  # tools/build_detector.py ships the file itself
         "source": {
             "file": dat.name,
             "sha256": sha256_of(dat),

@@ -40,6 +40,7 @@ class ModelFiles:
     manifest: dict
     model: Path
     landmarks: Path
+    detector: Path  # YuNet's ONNX file, checked even when HOG alone is chosen: a swapped file is never left lying
 
     @property
     def model_id(self) -> str:
@@ -56,4 +57,7 @@ def load(name: str = DEFAULT_MODEL, directory: Path | None = None) -> ModelFiles
         raise ModelError(f"model manifest {manifest_path} is missing; {FIX}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelError(f"model manifest {manifest_path} is not valid JSON ({e}); {FIX}") from None
-    return ModelFiles(manifest, verified(directory, manifest["model"]), verified(directory, manifest["landmarks"]))
+    parts = [manifest.get(part) for part in ("model", "landmarks", "detector")]
+    if not all(isinstance(entry, dict) for entry in parts):
+        raise ModelError(f"model manifest {manifest_path} lacks the model, landmarks or detector entry; {FIX}")
+    return ModelFiles(manifest, *(verified(directory, entry) for entry in parts))
