@@ -108,7 +108,7 @@ def test_face_lines_have_the_documented_fields():
     assert len(lines) == 2
     for line in lines:
         assert set(line) == {"path", "box", "quality", "embedding"}
-        assert set(line["quality"]) == {"score", "size", "sharpness", "frontalness"}
+        assert set(line["quality"]) == {"score", "size", "sharpness", "frontalness", "profile"}
         assert len(line["box"]) == 4
         assert abs(np.linalg.norm(line["embedding"]) - 1) < 1e-4
 

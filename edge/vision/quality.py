@@ -16,6 +16,7 @@ class Quality:
     size: int  # face box width in full-resolution pixels
     sharpness: float  # variance of the Laplacian of the gray chip: low is blurred
     frontalness: float  # 1 = nose centred between the eyes, 0 = profile
+    profile: bool = False  # the detector saw a head in full profile: dlib's landmarks cannot align it
 
     def as_dict(self) -> dict:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
@@ -39,4 +40,4 @@ def sharpness(chip: np.ndarray) -> float:
 
 def measure(detection: Detection, points: np.ndarray, chip: np.ndarray) -> Quality:
     left, _, right, _ = detection.box
-    return Quality(detection.score, right - left, sharpness(chip), frontalness(points))
+    return Quality(detection.score, right - left, sharpness(chip), frontalness(points), detection.profile)
