@@ -1,11 +1,17 @@
 """Group the faces of one burst into persons, and aggregate each person's embedding.
 
 A face joins a person when its embedding matches the person's (cosine at or above the model's
-threshold), or when it continues the person's box from the previous frame and does not contradict the
-person's embedding. Several views of a person average into one embedding weighted by quality: hashing
-once per person is more stable than hashing any single frame. Faces too small or too blurred to trust
-still count (and still continue a person's track) but do not shape the embedding; a person seen only
-in such faces gets no FaceHash.
+threshold). A face too poor to trust has no embedding worth comparing: it joins the person whose box it
+continues from the previous frames (so does a trusted face whose track has no trusted view yet). A trusted
+face never joins a trusted person by position alone: two people whose boxes overlap in consecutive frames
+(one passing in front of the other, or stepping where the other just stood) are often within 0.1 of the
+threshold (Obama and Biden: 0.81 against 0.905), so overlap cannot vouch for them. Embedding matches are
+always served before position-only ones.
+
+Several views of a person average into one embedding weighted by quality: hashing once per person is
+more stable than hashing any single frame. Faces too small or too blurred to trust still count (and
+still continue a person's track) but do not shape the embedding; a person seen only in such faces gets
+no FaceHash.
 """
 
 from __future__ import annotations
@@ -15,10 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.vision import Face
-from edge.vision.detect import Box
+from edge.vision.detect import iou
 
 CONTINUITY_IOU = 0.4  # box overlap with the previous frame that counts as the same track
-CONTINUITY_SLACK = 0.1  # a continuing track may sit this far below the match threshold
 CONTINUITY_GAP = 2  # frames a track may miss (a blink of the detector) and still continue
 
 
@@ -29,22 +34,14 @@ class TrustRules:
     continuity: bool = True  # off for a folder of photos: unrelated pictures, a box in one says nothing of the next
 
     def trusts(self, face: Face) -> bool:
-        return face.quality.size >= self.min_face_size and face.quality.sharpness >= self.min_sharpness
+        q = face.quality
+        return q.size >= self.min_face_size and q.sharpness >= self.min_sharpness and not q.profile
 
 
 def weight(face: Face) -> float:
     """How much a view counts: frontal, large and sharp views count most."""
     q = face.quality
     return max(q.frontalness, 0.05) * min(1.0, q.size / 150) * min(1.0, q.sharpness / 100)
-
-
-def iou(a: Box, b: Box) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 @dataclass
@@ -109,12 +106,12 @@ def group(frames: list[list[Face]], threshold: float, rules: TrustRules | None =
 
 def _match(
     person: Person, mean: np.ndarray | None, face: Face, index: int, threshold: float, rules: TrustRules
-) -> float | None:
+) -> tuple[int, float] | None:
+    """(1, similarity + overlap) for an embedding match; (0, overlap) for a face continuing a track where one of
+    the two has no trusted embedding to compare."""
     last_frame, last_face = person.last
     overlap = iou(face.box, last_face.box) if rules.continuity and index - last_frame <= CONTINUITY_GAP else 0.0
-    similarity = float(face.embedding @ mean) if mean is not None and rules.trusts(face) else None
-    if similarity is not None and similarity >= threshold:
-        return similarity + overlap
-    if overlap >= CONTINUITY_IOU and (similarity is None or similarity >= threshold - CONTINUITY_SLACK):
-        return overlap
-    return None
+    if rules.trusts(face) and mean is not None:
+        similarity = float(face.embedding @ mean)
+        return (1, similarity + overlap) if similarity >= threshold else None
+    return (0, overlap) if overlap >= CONTINUITY_IOU else None  # nothing trusted on either side to compare
