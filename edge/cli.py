@@ -26,6 +26,8 @@ def _vision_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--working-width", type=_positive, default=640, help="detect on a copy this wide (px)")
     parser.add_argument("--upsample", type=int, choices=range(0, 4), default=0, help="HOG upsampling steps")
     parser.add_argument("--threads", type=_positive, default=1, help="interpreter threads per process")
+    parser.add_argument("--detector", choices=["hog", "yunet", "hog+yunet"], default="hog+yunet",
+                        help="face detector (default: HOG, then YuNet for what HOG missed)")  # fmt: skip
 
 
 def _positive_number(text: str) -> float:
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             from edge.commands import embed
             from edge.vision import VisionSettings
 
-            settings = VisionSettings(args.working_width, args.upsample, args.threads)
+            settings = VisionSettings(args.working_width, args.upsample, args.threads, args.detector)
             key = load_key(args.key_file) if args.key_file else None
             if args.one_person:
                 if key is None:

@@ -39,6 +39,8 @@ from edge.sources import Camera
 from edge.topics import Topics
 from edge.triggers import IntervalTimer, MotionDetector, PirSensor, TriggerInbox
 from edge.vision import FacePipeline, VisionSettings
+from edge.vision.detect import Detector
+from edge.vision.pipeline import settings_detector
 
 log = logging.getLogger("traceon-edge")
 
@@ -64,12 +66,35 @@ class Burst:
     frames: list[np.ndarray] = field(repr=False)
 
 
+def vision_settings(v: config.Vision) -> VisionSettings:
+    min_score = getattr(v.detector, "min_score", VisionSettings.min_score)
+    return VisionSettings(v.working_width, v.upsample, v.threads, v.detector.kind, min_score)
+
+
+def real_outbox(cfg: Config) -> Outbox:
+    o = cfg.outbox
+    return Outbox(o.path, o.max_events, o.max_bytes, o.when_full)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a Runtime is built from, each made from its config: tests hand in a failing detector, camera or outbox."""
+
+    detector: Callable[[VisionSettings, Path], Detector] = settings_detector
+    camera: Callable[[config.Source], Camera] = Camera
+    outbox: Callable[[Config], Outbox] = real_outbox
+    link: Callable[..., BrokerLink] = BrokerLink
+
+
 class Runtime:
     """Everything one configuration builds; closed as a whole on reload or stop."""
 
-    def __init__(self, cfg: Config, fingerprint: str, inbox: TriggerInbox, pin_factory, on_event, clock=None):
+    def __init__(
+        self, cfg: Config, fingerprint: str, inbox: TriggerInbox, pin_factory, on_event, clock=None, parts=None
+    ):
         self.cfg, self.fingerprint, self.inbox = cfg, fingerprint, inbox
         self.clock = clock or SystemClock()
+        parts = parts or Parts()
         self._stack = contextlib.ExitStack()
         self.stats = {"bursts": 0, "bursts_dropped_busy": 0, "events_failed": 0, "restamped": 0}
         self.last_event: dict | None = None
@@ -77,19 +102,19 @@ class Runtime:
         self.started = time.time()
         try:
             v = cfg.vision
-            self.pipeline = FacePipeline(VisionSettings(v.working_width, v.upsample, v.threads))
+            self.pipeline = FacePipeline(vision_settings(v), detector=parts.detector)
             self.hasher = FaceHasher(load_key(cfg.facehash.key_file), load_scheme(), cfg.facehash.bits)
             self.rules = TrustRules(min_face_size=v.min_face_size, continuity=cfg.source.kind != "images")
             self.identity = events.Identity(
                 cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device, self.pipeline.files.model_id
             )
             o = cfg.outbox
-            self.outbox = Outbox(o.path, o.max_events, o.max_bytes, o.when_full)
+            self.outbox = parts.outbox(cfg)
             self._stack.callback(self.outbox.close)
             self.outbox.hold_unsynchronized(self.clock, cfg.clock.hold_unsynchronized)
             self.synchronized = None
             self.check_clock()
-            self.camera = Camera(cfg.source)
+            self.camera = parts.camera(cfg.source)
             self._stack.callback(self.camera.close)
             self.motion = MotionDetector(cfg.trigger.changed) if cfg.trigger.kind == "motion" else None
             if cfg.trigger.kind == "pir":
@@ -98,7 +123,7 @@ class Runtime:
                 self._stack.callback(IntervalTimer(cfg.trigger, inbox).close)
             topics = Topics(cfg.mqtt.topic_prefix, cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device)
             self.health_file, self._health_error = events.health_path(o.path), ""
-            self.link = BrokerLink(cfg.mqtt, topics, self.outbox, self.health, lambda: inbox.fire("manual"), on_event,
+            self.link = parts.link(cfg.mqtt, topics, self.outbox, self.health, lambda: inbox.fire("manual"), on_event,
                                    self.keep_health)  # fmt: skip
             self._stack.callback(lambda: self.keep_health({**self.health(), "state": "stopped"}))
             self._stack.callback(self.link.stop)  # after vision (LIFO): the last burst's event goes out first
@@ -245,9 +270,16 @@ class Runtime:
 
 
 class Daemon:
-    def __init__(self, config_path: Path, pin_factory=None, on_event: Callable[[dict], None] | None = None, clock=None):
+    def __init__(
+        self,
+        config_path: Path,
+        pin_factory=None,
+        on_event: Callable[[dict], None] | None = None,
+        clock=None,
+        parts: Parts | None = None,
+    ):
         self.config_path = config_path
-        self.clock = clock
+        self.clock, self.parts = clock, parts
         self.pin_factory = pin_factory
         self.on_event = on_event or (lambda event: None)
         self.inbox = TriggerInbox()
@@ -258,7 +290,7 @@ class Daemon:
         cfg = config.load(self.config_path)
         logging.getLogger().setLevel(cfg.logging.level)
         fingerprint = config.fingerprint(self.config_path)
-        return Runtime(cfg, fingerprint, self.inbox, self.pin_factory, self.on_event, self.clock)
+        return Runtime(cfg, fingerprint, self.inbox, self.pin_factory, self.on_event, self.clock, self.parts)
 
     def stop(self) -> None:
         self._stop.set()
@@ -312,7 +344,7 @@ class Daemon:
             log.info("reloaded config %s", runtime.fingerprint)
         except Exception as e:
             log.error("the new config could not start (%s); going back to the previous one", e)
-            runtime = Runtime(*previous, self.inbox, self.pin_factory, self.on_event, self.clock)
+            runtime = Runtime(*previous, self.inbox, self.pin_factory, self.on_event, self.clock, self.parts)
         sd_notify("READY=1")
         return runtime
 

@@ -13,10 +13,13 @@ import sys
 import threading
 import time
 
-from conftest import Broker, Subscriber, make_certificates, need_data, tls_listener
+from conftest import Broker, Subscriber, make_certificates, need_data, passing_close, tls_listener, wait_until
 
 from edge import events, facehash
-from edge.daemon import Daemon
+from edge.daemon import Daemon, Parts
+from edge.vision import FacePipeline
+from edge.vision.media import read_image
+from edge.vision.pipeline import settings_detector
 
 JPEG, PNG = b"\xff\xd8\xff", b"\x89PNG"
 FLOATS = re.compile(rb"\[\s*-?\d+\.\d+(e-?\d+)?(\s*,\s*-?\d+\.\d+(e-?\d+)?){7,}")  # 8 or more floats in a row
@@ -55,9 +58,9 @@ def write_config(
 
 
 class InThread:
-    def __init__(self, path, pin_factory=None, clock=None):
+    def __init__(self, path, pin_factory=None, clock=None, parts=None):
         self.delivered: list[dict] = []
-        self.daemon = Daemon(path, pin_factory, self.delivered.append, clock)
+        self.daemon = Daemon(path, pin_factory, self.delivered.append, clock, parts)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -314,3 +317,71 @@ def test_events_travel_over_mutual_tls(tmp_path):
         watch.close()
         broker.stop()
     assert len(watch.events()[0]["persons"]) == 2  # a burst of two frames: the Obama and the Biden photo
+
+
+def test_two_people_passing_close_on_video_give_two_facehashes_in_every_burst(tmp_path, broker):
+    import cv2
+
+    clip, _ = passing_close()
+    video = tmp_path / "passing.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (1280, 720))
+    for frame in clip:
+        writer.write(frame)
+    writer.release()
+    # bursts of 7 frames from a 20-frame loop start on every frame in turn, the crossing included
+    source = f"{{kind: video, path: {video}, realtime: false, loop: true}}"
+    path = write_config(tmp_path, broker.port, "{kind: manual}", source, "{frames: 7, duration: 0.1, cooldown: 0}")
+    subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "passing-watch")
+    unit = InThread(path)
+    try:
+        for n in range(20):
+            unit.daemon.inbox.fire("manual")
+            assert subscriber.wait_for(lambda s, n=n: len(s.events()) > n, 60), f"no event for burst {n}"
+    finally:
+        unit.stop()
+        subscriber.close()
+    hasher = facehash.FaceHasher(facehash.load_key(tmp_path / "unit.key"), facehash.load_scheme())
+    pipeline = FacePipeline()
+    references = [
+        hasher.hash(pipeline.process(read_image(need_data("faces", name, "1.jpg")))[0].embedding)
+        for name in ("barack_obama", "joe_biden")
+    ]
+    for event in subscriber.events():
+        codes = [p["facehash"] for p in event["persons"]]
+        assert len(codes) == 2, event
+        for reference in references:
+            assert sum(hasher.same_person(reference, code) for code in codes) == 1, event
+
+
+class FailsOnce:
+    """The real default detector, failing on one burst's first frame as a damaged frame or model might."""
+
+    def __init__(self, settings, model):
+        self.real, self.calls = settings_detector(settings, model), 0
+
+    def detect(self, frame, order):
+        self.calls += 1
+        if self.calls == 3:  # the second burst's first frame
+            raise RuntimeError("the detector gave up on this frame")
+        return self.real.detect(frame, order)
+
+
+def test_a_detector_failing_on_a_burst_costs_that_burst_only_and_health_counts_it(tmp_path, broker):
+    path = photos_on_demand(tmp_path, broker.port, "{frames: 2, duration: 0.1, cooldown: 0}")
+    health = Subscriber(broker.port, "traceon/+/+/+/health", "health-watch")
+
+    def failed() -> list[int]:
+        return [json.loads(p)["dropped"]["events_failed"] for _, p, _ in health.messages]
+
+    unit = InThread(path, parts=Parts(detector=FailsOnce))
+    try:
+        unit.daemon.inbox.fire("manual")
+        assert wait_until(lambda: len(unit.delivered) == 1, 60)
+        unit.daemon.inbox.fire("manual")  # its first frame fails
+        assert health.wait_for(lambda s: 1 in failed(), 30)
+        unit.daemon.inbox.fire("manual")
+        assert wait_until(lambda: len(unit.delivered) == 2, 60)
+    finally:
+        unit.stop()
+        health.close()
+    assert all(len(e["persons"]) == 2 for e in unit.delivered)
