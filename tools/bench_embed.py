@@ -3,9 +3,10 @@
     python tools/bench_embed.py [--repeat 30]
 
 Per face: dlib's float `compute_face_descriptor`, the shipped int8 model, and the float32 TFLite build
-of the same network when tools/build_model.py has left it in build/. HOG detection on 640×480 and
-1280×720 frames at the default working width, one whole 1280×720 frame with one face, and the peak
-RSS of `traceon-edge embed` over the sample photos. Ratios are against dlib in the same run.
+of the same network when tools/build_model.py has left it in build/ (ratios against dlib in the same run).
+Each detector (hog, yunet, hog+yunet, and HOG on the gray copy it used before) on 640×480 and 1280×720
+frames at the default working width, one whole 1280×720 frame with one face through each, and the peak
+RSS of `traceon-edge embed` over the sample photos (ratios against hog in the same run).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2
 import numpy as np
 
+cv2.setNumThreads(1)  # YuNet runs on OpenCV's DNN module: one thread, like everything else here
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
@@ -33,6 +36,7 @@ from edge.vision.frame import to_gray  # noqa: E402
 from edge.vision.media import read_image  # noqa: E402
 
 FACES = ROOT.parent / "shared" / "data" / "faces"
+DETECTORS = ("hog", "yunet", "hog+yunet")
 FLOAT32 = ROOT / "build" / "dlib_resnet_v1_float32.tflite"
 
 
@@ -109,29 +113,28 @@ def main() -> None:
     if not FLOAT32.exists():
         rows.append(("float32 TFLite (run tools/build_model.py to build it)", float("nan"), "-"))
 
+    pipelines = {kind: FacePipeline(VisionSettings(threads=1, detector=kind)) for kind in DETECTORS}
     for w, h in ((640, 480), (1280, 720)):
-        gray = to_gray(frame_with_face(w, h), "bgr")
-        assert len(pipeline.detector.detect(gray)) == 1
-        rows.append(
-            (
-                f"HOG detection, {w}×{h} frame (working width {pipeline.settings.working_width})",
-                ms_per_call(lambda g=gray: pipeline.detector.detect(g), args.repeat),
-                "",
-            )
-        )
+        frame = frame_with_face(w, h)
+        gray = to_gray(frame, "bgr")
+        fns = {"hog on the gray copy (before issue 12)": lambda g=gray: pipelines["hog"].detector.detect(g, "bgr")}
+        for kind, p in pipelines.items():
+            assert len(p.detector.detect(frame, "bgr")) == 1, kind
+            fns[kind] = lambda f=frame, d=p.detector: d.detect(f, "bgr")
+        times = interleaved(fns, args.repeat)
+        for name, ms in times.items():
+            rows.append((f"detect, {w}×{h} frame: {name}", ms, f"{ms / times['hog']:.2f}× hog"))
     frame = frame_with_face(1280, 720)
-    rows.append(
-        (
-            "whole 1280×720 frame, one face: detect + align + embed",
-            ms_per_call(lambda: pipeline.process(frame), args.repeat),
-            "",
+    times = interleaved({kind: lambda p=p: p.process(frame) for kind, p in pipelines.items()}, args.repeat)
+    for kind, ms in times.items():
+        rows.append(
+            (f"whole 1280×720 frame, one face, detect + align + embed: {kind}", ms, f"{ms / times['hog']:.2f}× hog")
         )
-    )
 
     print(f"traceon-edge pipeline benchmark, one thread, {os.cpu_count()} cores, median of {args.repeat} runs")
     for name, ms, ratio in rows:
-        print(f"  {name:<62} {ms:8.2f} ms  {ratio}")
-    print(f"  {'peak RSS of `traceon-edge embed` over the sample photos':<62} {peak_rss_of_embed():8.1f} MB")
+        print(f"  {name:<72} {ms:8.2f} ms  {ratio}")
+    print(f"  {'peak RSS of `traceon-edge embed` over the sample photos':<72} {peak_rss_of_embed():8.1f} MB")
 
 
 if __name__ == "__main__":
