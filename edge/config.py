@@ -185,7 +185,7 @@ Detector = Annotated[HogDetector | YunetDetector | HogYunetDetector, Field(discr
 
 class Vision(Section):
     detector: Detector = Field(
-        default_factory=HogYunetDetector,
+        default=HogYunetDetector(),
         description="`hog`, `yunet`, or `hog+yunet`: HOG's faces plus those only YuNet finds (the default: "
         "on lfw_dev it leaves no photo without a face, HOG alone 20)",
     )
