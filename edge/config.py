@@ -245,6 +245,10 @@ class Mqtt(Section):
     topic_prefix: str = Field("traceon", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
     keepalive: int = Field(30, ge=5, le=3600, description="Seconds; a dead link is noticed after about 1.5× this")
     health_every: float = Field(30.0, ge=1, le=3600, description="Seconds between retained health messages")
+    in_flight: int = Field(
+        20, ge=1, le=100, description="Events sent before the oldest is acknowledged: a round trip per window, not "
+        "per event, when a backlog drains (each is still deleted only after its PUBACK)"
+    )  # fmt: skip
 
     @field_validator("password_file")
     @classmethod

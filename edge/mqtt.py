@@ -1,9 +1,12 @@
 """The broker link: one publisher empties the outbox in order, each event deleted only after its PUBACK.
 
+Up to `mqtt.in_flight` events are published before the oldest is acknowledged, so a backlog drains at a
+window per round trip rather than an event per round trip; deletes still follow commit order.
+
 paho-mqtt 2 with VERSION2 callbacks, MQTT 5, QoS 1, optional TLS / mutual TLS, a retained `status` topic
 with `offline` as the last will, a retained periodic `health` message, and the `cmd/trigger`
 subscription. paho reconnects with backoff by itself and re-sends an unacknowledged message after
-reconnecting, so the publisher keeps waiting for the same message rather than sending a second copy;
+reconnecting, so the publisher keeps waiting for the same messages rather than sending second copies;
 only a restart of the process sends it again (from the outbox, with its original id).
 
 Anyone on the broker may be hostile: a retained trigger is ignored (it would fire at every reconnect),
@@ -13,6 +16,7 @@ id carries a random part, so that nobody can guess it and throw the unit off the
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import secrets
@@ -20,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -38,6 +43,14 @@ MAX_INCOMING = 4096  # bytes: the broker drops anything larger for us (a trigger
 SAY_AGAIN_S = 300  # an unreachable broker is said when it happens and then every 5 minutes
 
 
+@dataclass(frozen=True)
+class InFlight:
+    event_id: str
+    body: str
+    mid: int
+    done: threading.Event  # set by the PUBACK
+
+
 class BrokerLink:
     def __init__(
         self,
@@ -54,6 +67,7 @@ class BrokerLink:
         self._on_health = on_health
         self._health_sent = False  # on this connection
         self._acked: dict[int, threading.Event] = {}
+        self._flight: collections.deque[InFlight] = collections.deque()  # published, oldest first
         self._early: set[int] = set()  # message ids acknowledged with no one waiting yet
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -67,6 +81,7 @@ class BrokerLink:
         )
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         self.client.max_queued_messages_set(0)
+        self.client.max_inflight_messages_set(settings.in_flight + 2)  # health and status fly beside the events
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.will_set(topics.status, "offline", qos=1, retain=True)
         secure(self.client, settings)
@@ -153,7 +168,7 @@ class BrokerLink:
                 if time.monotonic() >= next_health or (self.connected.is_set() and not self._health_sent):
                     self.report_health()
                     next_health = time.monotonic() + self.settings.health_every
-                self._deliver_oldest(next_health)
+                self._deliver_window(next_health)
                 failing = ""
             except Exception as e:
                 if str(e) != failing:
@@ -161,34 +176,34 @@ class BrokerLink:
                 failing = str(e)
                 self._stop.wait(5)
 
-    def _deliver_oldest(self, next_health: float) -> None:
-        item = self.outbox.oldest()
-        if item is None:
+    def _deliver_window(self, next_health: float) -> None:
+        """Keep up to `in_flight` events published; delete each, in commit order, only after its PUBACK."""
+        room = self.settings.in_flight - len(self._flight)
+        if room > 0:
+            for event_id, body in self.outbox.oldest_few(room, {f.event_id for f in self._flight}):
+                self._flight.append(self._publish(event_id, body))
+        if not self._flight:
             self.outbox.wait(min(1.0, max(0.05, next_health - time.monotonic())))
             return
-        event_id, body = item
-        if self._deliver(body):
-            self.outbox.delete(event_id)  # if the disk refuses, the outbox keeps it from being sent again
-            self._on_delivered(json.loads(body))
+        if not self._flight[0].done.wait(0.2):  # across reconnects: paho sends it again
+            return
+        while self._flight and self._flight[0].done.is_set():
+            sent = self._flight.popleft()
+            with self._lock:
+                self._acked.pop(sent.mid, None)
+            self.outbox.delete(sent.event_id)  # if the disk refuses, the outbox keeps it from being sent again
+            self._on_delivered(json.loads(sent.body))
 
-    def _deliver(self, body: str) -> bool:
-        """Publish one event and wait for its PUBACK, across reconnects; False only when stopping."""
+    def _publish(self, event_id: str, body: str) -> InFlight:
         done = threading.Event()
         with self._lock:
-            self._early.clear()
+            self._early.clear()  # earlier events are registered already: what is here is not theirs
         info = self.client.publish(self.topics.events, body, qos=1)
         with self._lock:
             if info.mid in self._early:
                 done.set()
             self._acked[info.mid] = done
-        try:
-            while not done.wait(0.2):
-                if self._stop.is_set():
-                    return False
-            return True
-        finally:
-            with self._lock:
-                self._acked.pop(info.mid, None)
+        return InFlight(event_id, body, info.mid, done)
 
     def report_health(self) -> None:
         """The health report, only if it matches edge/health.schema.json (nothing else may leave the unit):

@@ -25,6 +25,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from edge import events
@@ -342,23 +343,30 @@ class Outbox:
 
     def oldest(self) -> tuple[str, str] | None:
         """(event id, JSON body) of the oldest undelivered event: from disk, then from memory."""
+        rows = self.oldest_few(1)
+        return rows[0] if rows else None
+
+    def oldest_few(self, n: int, skip: Collection[str] = ()) -> list[tuple[str, str]]:
+        """Up to n undelivered events, oldest first, leaving out `skip` (those already in flight)."""
         with self._lock:
             self._retry_held()
-            params: list = list(self._undeleted)
-            conditions = [f"event_id NOT IN ({','.join('?' * len(params))})"] if params else []
+            left_out = [*self._undeleted, *skip]
+            conditions = [f"event_id NOT IN ({','.join('?' * len(left_out))})"] if left_out else []
+            params: list = list(left_out)
             clock, hold = self._clock, self._hold_s
             if clock is not None and hold and clock.synchronized() is False:
                 conditions.append("NOT (mono IS NOT NULL AND boot = ? AND mono > ?)")
                 params += [clock.boot, clock.mono() - hold]
             where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-            query = f"SELECT event_id, body FROM events {where} ORDER BY seq LIMIT 1"
+            query = f"SELECT event_id, body FROM events {where} ORDER BY seq LIMIT ?"
             try:
-                row = self._guarded(lambda: self._db.execute(query, params).fetchone())
+                rows = self._guarded(lambda: self._db.execute(query, [*params, n]).fetchall())
             except sqlite3.Error as e:
                 raise OutboxError(f"cannot read the outbox {self.path}: {e}") from None
-            if row is None and self._held:
-                row = next(iter(self._held.items()))
-            return row
+            rows = [tuple(r) for r in rows]
+            if len(rows) < n:  # the disk's are older than those waiting in memory for room
+                rows += [(i, b) for i, b in self._held.items() if i not in skip][: n - len(rows)]
+            return rows
 
     def restamp(self, wall: float, mono: float, boot: str) -> int:
         """The clock is synchronised now: events of this boot stamped before get times from the monotonic

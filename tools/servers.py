@@ -6,6 +6,7 @@ stopped (and its folder removed) when done.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -123,3 +124,66 @@ class Postgres:
     def stop(self) -> None:
         self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class DelayRelay:
+    """A TCP relay on a free loopback port that adds `delay` seconds to every round trip (half each way),
+    as a broker across a slow link would: bytes keep their order and stream on, each only held back."""
+
+    def __init__(self, target_port: int, delay: float):
+        import threading
+
+        self.target_port, self.half = target_port, delay / 2
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            for a, b in ((client, server), (server, client)):
+                self._pipe(a, b)
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        import queue
+        import threading
+
+        held: queue.Queue = queue.Queue()
+
+        def read() -> None:
+            while (data := _recv(source)) and not self._closed.is_set():
+                held.put((time.monotonic() + self.half, data))
+            held.put((0.0, b""))
+
+        def write() -> None:
+            while True:
+                due, data = held.get()
+                if not data:
+                    break
+                time.sleep(max(0.0, due - time.monotonic()))
+                try:
+                    sink.sendall(data)
+                except OSError:
+                    break
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+        threading.Thread(target=read, daemon=True).start()
+        threading.Thread(target=write, daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+
+
+def _recv(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536)
+    except OSError:
+        return b""

@@ -1,0 +1,68 @@
+"""A window of events in flight: commit order kept, nothing deleted before its PUBACK, across a slow link."""
+
+from __future__ import annotations
+
+import uuid
+
+from conftest import Subscriber, wait_until
+from servers import DelayRelay
+
+from edge.config import Mqtt
+from edge.mqtt import BrokerLink
+from edge.outbox import Outbox
+from edge.topics import Topics
+
+TOPICS = Topics("traceon", "s1", "door", "d1")
+
+
+def filled(tmp_path, count: int) -> tuple[Outbox, list[str]]:
+    outbox = Outbox(tmp_path / "outbox.sqlite", 10_000, 1 << 28)
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    for event_id in ids:
+        outbox.put({"event_id": event_id, "persons": []})
+    return outbox, ids
+
+
+def link(outbox: Outbox, port: int, window: int, delivered: list) -> BrokerLink:
+    settings = Mqtt(host="127.0.0.1", port=port, in_flight=window, health_every=3600)
+    return BrokerLink(settings, TOPICS, outbox, lambda: {}, lambda: None, delivered.append)
+
+
+def test_a_backlog_across_a_slow_link_arrives_whole_once_and_in_commit_order(tmp_path, broker):
+    outbox, ids = filled(tmp_path, 300)
+    relay = DelayRelay(broker.port, 0.05)
+    subscriber = Subscriber(broker.port, TOPICS.events, "order-watch")
+    delivered: list[dict] = []
+    unit = link(outbox, relay.port, 20, delivered)
+    unit.start()
+    try:
+        assert subscriber.wait_for(lambda s: len(s.events()) >= 300, 60), len(subscriber.events())
+        assert wait_until(lambda: outbox.depth() == 0, 10)
+    finally:
+        unit.stop(flush_seconds=0)
+        subscriber.close()
+        relay.close()
+    assert [e["event_id"] for e in subscriber.events()] == ids
+    assert [e["event_id"] for e in delivered] == ids  # deleted in commit order
+
+
+def test_events_in_flight_stay_in_the_outbox_until_the_broker_acknowledges_them(tmp_path, broker):
+    outbox, _ = filled(tmp_path, 0)
+    delivered: list[dict] = []
+    unit = link(outbox, broker.port, 20, delivered)
+    unit.start()
+    try:
+        assert unit.connected.wait(10)
+        broker.pause()  # connected, but nothing is acknowledged
+        ids = [str(uuid.uuid4()) for _ in range(50)]
+        for event_id in ids:
+            outbox.put({"event_id": event_id, "persons": []})
+        assert wait_until(lambda: len(unit._flight) == 20, 10)  # a full window sent
+        assert not wait_until(lambda: delivered, 1)
+        assert outbox.depth() == 50  # none acknowledged, so none deleted
+        broker.resume()
+        assert wait_until(lambda: outbox.depth() == 0, 30)
+    finally:
+        broker.resume()
+        unit.stop(flush_seconds=0)
+    assert [e["event_id"] for e in delivered] == ids

@@ -1,0 +1,100 @@
+"""Outbox drain rate through the unit's own broker link, with 0, 20 and 100 ms added to each round trip.
+
+    python tools/bench_delivery.py [--events 400]
+
+A real mosquitto on loopback, behind a relay that holds every byte back by half the delay each way. The
+outbox is filled with ~700-byte events, then the link is started and timed until the outbox is empty and a
+subscriber has every event. `in_flight 1` is the link before issue 13 (one event per round trip), in the same
+run; a subscriber checks that every event arrives, in commit order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from servers import Broker, DelayRelay  # noqa: E402
+
+from edge.config import Mqtt  # noqa: E402
+from edge.mqtt import BrokerLink  # noqa: E402
+from edge.outbox import Outbox  # noqa: E402
+from edge.topics import Topics  # noqa: E402
+
+
+def drain(broker: Broker, delay: float, window: int, count: int, folder: Path) -> tuple[float, bool]:
+    """Events per second from start to an empty outbox, and whether the subscriber got all in order."""
+    relay = DelayRelay(broker.port, delay)
+    outbox = Outbox(folder / f"outbox-{delay}-{window}.sqlite", 100_000, 1 << 30)
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    for event_id in ids:
+        outbox.put({"event_id": event_id, "persons": [{"facehash": "fh1:" + "A" * 600}]})
+    topics = Topics("bench", "s", "c", f"d{window}")
+    got: list[str] = []
+    everything = threading.Event()
+    subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+
+    def received(client, userdata, message) -> None:
+        got.append(json.loads(message.payload)["event_id"])
+        if len(got) >= count:
+            everything.set()
+
+    subscriber.on_message = received
+    subscriber.connect("127.0.0.1", broker.port)
+    subscriber.subscribe(topics.events, qos=1)
+    subscriber.loop_start()
+    time.sleep(0.3)
+    settings = Mqtt(host="127.0.0.1", port=relay.port, in_flight=window, health_every=3600)
+    link = BrokerLink(settings, topics, outbox, lambda: {}, lambda: None)
+    started = time.perf_counter()
+    link.start()
+    while outbox.depth() and time.perf_counter() - started < 600:
+        time.sleep(0.01)
+    took = time.perf_counter() - started
+    everything.wait(30)
+    link.stop(flush_seconds=0)
+    subscriber.loop_stop()
+    subscriber.disconnect()
+    relay.close()
+    outbox.close()
+    return count / took, got == ids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=400)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("edge.mqtt").setLevel(logging.CRITICAL)  # the bench's empty health report is refused
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = Broker(Path(tmp))
+        broker.start()
+        try:
+            print(f"outbox drain through the broker link, {args.events} events of ~700 bytes each")
+            for delay in (0.0, 0.02, 0.1):
+                rates = {}
+                for window in (1, 20):
+                    # one event per round trip is slow across a delay: fewer events keep the run short
+                    count = args.events if window > 1 or delay == 0 else max(50, int(args.events * 0.02 / delay / 4))
+                    rates[window], in_order = drain(broker, delay, window, count, Path(tmp))
+                    print(f"  +{delay * 1000:3.0f} ms, in_flight {window:2d}: {rates[window]:7.1f} events/s "
+                          f"({count} events, {'all in commit order' if in_order else 'NOT ALL IN ORDER'})")  # fmt: skip
+                print(f"  +{delay * 1000:3.0f} ms: in_flight 20 drains {rates[20] / rates[1]:.1f}× in_flight 1")
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()
