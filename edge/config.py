@@ -32,7 +32,6 @@ EX_CONFIG = 78  # sysexits.h: configuration error
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_BYTES = 256 * 1024  # a config is a page of text; anything larger is a mistake or an attack
 MAX_DEPTH = 12  # nesting of YAML mappings and lists (a config needs 3)
-BURSTS_IN_MEMORY = 4  # one being captured, two queued, one in vision
 BASELINE_BYTES = 400 * 2**20  # the interpreter, the models and the libraries, measured about 300 MB
 
 
@@ -165,6 +164,10 @@ class Burst(Section):
     frames: int = Field(10, ge=1, le=60, description="Frames captured per burst")
     duration: float = Field(1.0, ge=0.05, le=30, description="Seconds the frames are spread over")
     cooldown: float = Field(3.0, ge=0, le=600, description="Seconds after a burst during which triggers coalesce")
+    queue: int = Field(
+        3, ge=1, le=20, description="Captured bursts that wait while vision is busy with one; more are dropped "
+        "(counted in health). Each holds its frames in memory"
+    )  # fmt: skip
 
 
 class HogDetector(Section):
@@ -298,14 +301,15 @@ class Config(Section):
         """Frames of the bursts in flight must fit this unit's memory (checked on the unit, not on a laptop)."""
         if not _checking_files(info) or self.source.kind not in ("picamera2", "webcam"):
             return self
-        needed = BURSTS_IN_MEMORY * self.burst.frames * self.source.width * self.source.height * 3 + BASELINE_BYTES
+        bursts = self.burst.queue + 2  # one being captured, the queue, one in vision
+        needed = bursts * self.burst.frames * self.source.width * self.source.height * 3 + BASELINE_BYTES
         total = unit_memory()
         if total and needed > 0.75 * total:
             raise ValueError(
                 f"burst.frames × source.width × source.height needs about {needed / 2**30:.1f} GB of memory "
-                f"({BURSTS_IN_MEMORY} bursts of {self.burst.frames} frames of {self.source.width}×"
+                f"({bursts} bursts of {self.burst.frames} frames of {self.source.width}×"
                 f"{self.source.height} in flight), more than 3/4 of this unit's {total / 2**30:.1f} GB: lower "
-                "burst.frames or the resolution"
+                "burst.frames, burst.queue or the resolution"
             )
         return self
 

@@ -127,7 +127,7 @@ class Runtime:
                                    self.keep_health)  # fmt: skip
             self._stack.callback(lambda: self.keep_health({**self.health(), "state": "stopped"}))
             self._stack.callback(self.link.stop)  # after vision (LIFO): the last burst's event goes out first
-            self._bursts: queue.Queue[Burst | None] = queue.Queue(maxsize=2)
+            self._bursts: queue.Queue[Burst | None] = queue.Queue(maxsize=cfg.burst.queue)
             self._vision = threading.Thread(target=self._vision_loop, name="vision", daemon=True)
             self._vision.start()
             self._stack.callback(self._stop_vision)
@@ -183,6 +183,7 @@ class Runtime:
             "last_event": self.last_event,
             "outbox_depth": self.outbox.depth(),
             "outbox": {"problem": self.outbox.problem[:600], "faults": self.outbox.faults},
+            "bursts": {"captured": self.stats["bursts"], "waiting": self._bursts.qsize()},
             "dropped": {
                 "outbox_full": counts["dropped_full"],
                 "lost_damaged": counts["lost_damaged"],
@@ -230,7 +231,11 @@ class Runtime:
             self._bursts.put_nowait(burst)
         except queue.Full:
             self.stats["bursts_dropped_busy"] += 1
-            log.warning("vision is still busy with earlier bursts: this burst is dropped (counted in health)")
+            log.warning(
+                "vision is still busy and %d burst(s) already wait (burst.queue): this burst is dropped (counted "
+                "in health)",
+                self.cfg.burst.queue,
+            )
 
     # --- vision thread ---
     def _vision_loop(self) -> None:

@@ -385,3 +385,41 @@ def test_a_detector_failing_on_a_burst_costs_that_burst_only_and_health_counts_i
         unit.stop()
         health.close()
     assert all(len(e["persons"]) == 2 for e in unit.delivered)
+
+
+class Gated:
+    """The real detector, held until the test opens the gate: vision stays busy while triggers come."""
+
+    gate = threading.Event()
+
+    def __init__(self, settings, model):
+        self.real = settings_detector(settings, model)
+
+    def detect(self, frame, order):
+        assert Gated.gate.wait(60)
+        return self.real.detect(frame, order)
+
+
+def test_bursts_captured_while_vision_is_busy_wait_their_turn_and_only_past_the_queue_are_dropped(tmp_path, broker):
+    path = photos_on_demand(tmp_path, broker.port, "{frames: 1, duration: 0.05, cooldown: 0, queue: 3}")
+    health = Subscriber(broker.port, "traceon/+/+/+/health", "queue-watch")
+
+    def latest() -> dict:
+        reports = [json.loads(p) for _, p, _ in health.messages]
+        return reports[-1] if reports else {"bursts": {"captured": 0}}
+
+    Gated.gate.clear()
+    unit = InThread(path, parts=Parts(detector=Gated))
+    try:
+        for n in range(1, 6):  # one held in vision, three queued, the fifth finds the queue full
+            unit.daemon.inbox.fire("manual")
+            assert health.wait_for(lambda s, n=n: latest()["bursts"]["captured"] == n, 15), latest()
+        assert health.wait_for(lambda s: latest()["dropped"]["bursts_while_busy"] == 1, 15), latest()
+        assert latest()["bursts"]["waiting"] == 3
+        Gated.gate.set()
+        assert wait_until(lambda: len(unit.delivered) == 4, 60)
+    finally:
+        Gated.gate.set()
+        unit.stop()
+        health.close()
+    assert [len(e["persons"]) for e in unit.delivered] == [1, 1, 1, 1]  # one photo a burst, each with its face
