@@ -195,6 +195,10 @@ class Vision(Section):
     working_width: int = Field(640, ge=160, le=4096, description="Detection runs on a copy at most this wide (px)")
     upsample: int = Field(0, ge=0, le=3, description="HOG upsampling steps (each finds faces half as large, 4× slower)")
     threads: int = Field(2, ge=1, le=8, description="Interpreter threads for the embedder")
+    workers: int = Field(
+        2, ge=1, le=8, description="Threads that find the faces of a burst's frames at once: one per core "
+        "(a Raspberry Pi 4 or 5 has 4)"
+    )  # fmt: skip
     min_face_size: int = Field(60, ge=20, le=2000, description="Faces narrower than this (px) are counted, not hashed")
 
 

@@ -68,7 +68,7 @@ class Burst:
 
 def vision_settings(v: config.Vision) -> VisionSettings:
     min_score = getattr(v.detector, "min_score", VisionSettings.min_score)
-    return VisionSettings(v.working_width, v.upsample, v.threads, v.detector.kind, min_score)
+    return VisionSettings(v.working_width, v.upsample, v.threads, v.detector.kind, min_score, v.workers)
 
 
 def real_outbox(cfg: Config) -> Outbox:
@@ -103,6 +103,7 @@ class Runtime:
         try:
             v = cfg.vision
             self.pipeline = FacePipeline(vision_settings(v), detector=parts.detector)
+            self._stack.callback(self.pipeline.close)
             self.hasher = FaceHasher(load_key(cfg.facehash.key_file), load_scheme(), cfg.facehash.bits)
             self.rules = TrustRules(min_face_size=v.min_face_size, continuity=cfg.source.kind != "images")
             self.identity = events.Identity(
@@ -252,7 +253,7 @@ class Runtime:
                 log.exception("a burst could not be turned into an event")
 
     def make_event(self, burst: Burst) -> dict:
-        faces = [self.pipeline.find_faces(frame) for frame in burst.frames]
+        faces = self.pipeline.find_faces_in(burst.frames)
         self.pipeline.embed([f for frame in faces for f in frame])  # one interpreter call per burst
         persons = group(faces, self.pipeline.threshold, self.rules)
         return events.build(

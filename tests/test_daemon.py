@@ -354,14 +354,16 @@ def test_two_people_passing_close_on_video_give_two_facehashes_in_every_burst(tm
 
 
 class FailsOnce:
-    """The real default detector, failing on one burst's first frame as a damaged frame or model might."""
+    """The real default detector (one per vision worker), failing once, on the third frame any of them is given,
+    as a damaged frame or model might."""
+
+    calls = itertools.count(1)
 
     def __init__(self, settings, model):
-        self.real, self.calls = settings_detector(settings, model), 0
+        self.real = settings_detector(settings, model)
 
     def detect(self, frame, order):
-        self.calls += 1
-        if self.calls == 3:  # the second burst's first frame
+        if next(FailsOnce.calls) == 3:  # the second burst
             raise RuntimeError("the detector gave up on this frame")
         return self.real.detect(frame, order)
 

@@ -106,3 +106,17 @@ def test_a_burst_embeds_in_one_batch_like_one_by_one(pipeline):
     together = np.stack([f.embedding for f in pipeline.embed(faces)])
     alone = np.stack([pipeline.embed([f])[0].embedding for f in faces])
     assert np.abs(together - alone).max() < 1e-6
+
+
+def test_faces_found_by_several_threads_are_those_found_one_frame_at_a_time(pipeline):
+    from edge.vision import FacePipeline, VisionSettings
+
+    frames = [read_image(p) for p in face_photos()[:8]] + [read_image(need_data("scenes", "two_people.jpg"))]
+    threaded = FacePipeline(VisionSettings(workers=2))
+    try:
+        together = threaded.find_faces_in(frames)
+    finally:
+        threaded.close()
+    alone = [pipeline.find_faces(f) for f in frames]
+    assert [[f.box for f in faces] for faces in together] == [[f.box for f in faces] for faces in alone]
+    assert all(np.array_equal(a.chip, b.chip) for x, y in zip(together, alone, strict=True) for a, b in zip(x, y, strict=True))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,7 @@ class VisionSettings:
     threads: int = 1  # interpreter threads for the embedder
     detector: DetectorKind = "hog+yunet"  # chosen on lfw_dev: no photo without a face (HOG alone: 20)
     min_score: float = 0.8  # YuNet's confidence below which a box is not a face: lfw_dev's HOG misses score 0.88–0.93
+    workers: int = 1  # threads that find the faces of a burst's frames at once
 
 
 def settings_detector(settings: VisionSettings, yunet_model: Path) -> Detector:
@@ -48,9 +51,14 @@ class FacePipeline:
     ):
         self.settings = settings or VisionSettings()
         self.files = models.load(directory=model_dir)
-        self.detector = (detector or settings_detector)(self.settings, self.files.detector)
+        self._make_detector = detector or settings_detector
+        self.detector = self._make_detector(self.settings, self.files.detector)
         self.aligner = Aligner(self.files.landmarks)
         self.embedder = Embedder(self.files.model, self.files.manifest, self.settings.threads)
+        # dlib and OpenCV release the GIL: threads find the faces of a burst's frames at once (1.9× on 2 cores).
+        # Each thread gets its own detector and landmark model, since neither is documented as thread-safe.
+        self._pool = ThreadPoolExecutor(self.settings.workers, "faces") if self.settings.workers > 1 else None
+        self._local = threading.local()
 
     @property
     def threshold(self) -> float:
@@ -58,15 +66,34 @@ class FacePipeline:
         return float(self.files.manifest["match"]["threshold"])
 
     def find_faces(self, frame: np.ndarray, order: ColorOrder = "bgr") -> list[Face]:
+        return self._find(frame, order, self.detector, self.aligner)
+
+    def find_faces_in(self, frames: list[np.ndarray], order: ColorOrder = "bgr") -> list[list[Face]]:
+        """The faces of each frame, found by `settings.workers` threads at once."""
+        if self._pool is None or len(frames) < 2:
+            return [self.find_faces(frame, order) for frame in frames]
+        return list(self._pool.map(lambda frame: self._find(frame, order, *self._thread_parts()), frames))
+
+    def _thread_parts(self) -> tuple[Detector, Aligner]:
+        if not hasattr(self._local, "parts"):
+            self._local.parts = (self._make_detector(self.settings, self.files.detector), Aligner(self.files.landmarks))
+        return self._local.parts
+
+    @staticmethod
+    def _find(frame: np.ndarray, order: ColorOrder, detector: Detector, aligner: Aligner) -> list[Face]:
         frame = check_frame(frame)
         rgb = to_rgb(frame, order)
         faces = []
-        for detection in self.detector.detect(frame, order):
-            shape = self.aligner.landmarks(rgb, detection.box)
-            chip = self.aligner.chip(rgb, shape)
+        for detection in detector.detect(frame, order):
+            shape = aligner.landmarks(rgb, detection.box)
+            chip = aligner.chip(rgb, shape)
             pts = points(shape)
             faces.append(Face(detection.box, pts, measure(detection, pts, chip), chip))
         return faces
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def embed(self, faces: list[Face]) -> list[Face]:
         """Embed all faces in one interpreter call (e.g. every face of a burst)."""
