@@ -119,4 +119,5 @@ def test_faces_found_by_several_threads_are_those_found_one_frame_at_a_time(pipe
         threaded.close()
     alone = [pipeline.find_faces(f) for f in frames]
     assert [[f.box for f in faces] for faces in together] == [[f.box for f in faces] for faces in alone]
-    assert all(np.array_equal(a.chip, b.chip) for x, y in zip(together, alone, strict=True) for a, b in zip(x, y, strict=True))
+    pairs = [(a, b) for x, y in zip(together, alone, strict=True) for a, b in zip(x, y, strict=True)]
+    assert all(np.array_equal(a.chip, b.chip) for a, b in pairs)
