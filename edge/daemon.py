@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,7 @@ class Burst:
     started_mono: float
     clock: str  # edge.clock.mark(): whether the wall clock was synchronised
     frames: list[np.ndarray] = field(repr=False)
+    found: list[Future] = field(default_factory=list, repr=False)  # faces being found while the burst is taken
 
 
 def vision_settings(v: config.Vision) -> VisionSettings:
@@ -208,12 +210,14 @@ class Runtime:
         interval = b.duration / b.frames
         stepped = self.cfg.source.kind == "video" and not self.cfg.source.realtime
         wall, mono, synchronized = self.clock.wall(), self.clock.mono(), self.clock.synchronized()
-        frames, started = [], time.time()
+        frames, found, started = [], [], time.time()
         for i in range(b.frames):
             frame = self.camera.read()
             if frame is None:
                 break
             frames.append(frame)
+            if (started_finding := self.pipeline.start_finding(frame)) is not None:
+                found.append(started_finding)  # the workers start on it while the next frames come
             if stepped:  # a file played as fast as possible: spread the burst by the file's own frame rate
                 skip = max(0, round(interval * (self.camera.fps or 30)) - 1)
                 for _ in range(skip):
@@ -226,7 +230,7 @@ class Runtime:
             self.told_ended = True
             return
         fired = wall - max(0.0, mono - fired_mono)  # the trigger's moment, on this burst's one wall reading
-        burst = Burst(trigger, fired, wall + (self.clock.mono() - mono), fired_mono, mark(synchronized), frames)
+        burst = Burst(trigger, fired, wall + (self.clock.mono() - mono), fired_mono, mark(synchronized), frames, found)
         self.stats["bursts"] += 1
         try:
             self._bursts.put_nowait(burst)
@@ -253,7 +257,7 @@ class Runtime:
                 log.exception("a burst could not be turned into an event")
 
     def make_event(self, burst: Burst) -> dict:
-        faces = self.pipeline.find_faces_in(burst.frames)
+        faces = [f.result() for f in burst.found] if burst.found else self.pipeline.find_faces_in(burst.frames)
         self.pipeline.embed([f for frame in faces for f in frame])  # one interpreter call per burst
         persons = group(faces, self.pipeline.threshold, self.rules)
         return events.build(

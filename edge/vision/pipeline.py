@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +72,13 @@ class FacePipeline:
         """The faces of each frame, found by `settings.workers` threads at once."""
         if self._pool is None or len(frames) < 2:
             return [self.find_faces(frame, order) for frame in frames]
-        return list(self._pool.map(lambda frame: self._find(frame, order, *self._thread_parts()), frames))
+        return [started.result() for started in [self.start_finding(frame, order) for frame in frames]]
+
+    def start_finding(self, frame: np.ndarray, order: ColorOrder = "bgr") -> Future | None:
+        """Start finding the faces of one frame on a worker; None when there are no workers (find them later)."""
+        if self._pool is None:
+            return None
+        return self._pool.submit(lambda: self._find(frame, order, *self._thread_parts()))
 
     def _thread_parts(self) -> tuple[Detector, Aligner]:
         if not hasattr(self._local, "parts"):
