@@ -11,6 +11,7 @@ in. Baseline, in this process: the same 10 frames through detect, embed, group a
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import select
 import shutil
@@ -57,6 +58,26 @@ def baseline_ms(frame: np.ndarray, repeat: int) -> float:
     return 1000 * statistics.median(times[1:])
 
 
+def door_queue(unit: subprocess.Popen, work: Path, people: int = 10, apart: float = 0.3) -> str:
+    """A queue at a door: `people` triggers `apart` seconds apart; how many bursts were taken and published."""
+    published = 0
+    for _ in range(people):
+        unit.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + apart
+        while (left := deadline - time.monotonic()) > 0:
+            if select.select([unit.stdout], [], [], left)[0]:
+                published += '"event_id"' in unit.stdout.readline()
+    while published < people and select.select([unit.stdout], [], [], 10)[0]:
+        published += '"event_id"' in unit.stdout.readline()
+    time.sleep(1.5)  # the next health report (every second) counts the bursts
+    health = json.loads((work / "outbox.health.json").read_text())
+    return (
+        f"{people} triggers {apart * 1000:.0f} ms apart: {published} events published, "
+        f"{health['dropped']['bursts_while_busy']} bursts dropped while vision was busy, "
+        f"{health['dropped']['triggers_coalesced']} triggers coalesced in all"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bursts", type=int, default=25)
@@ -73,7 +94,7 @@ def main() -> None:
         "unit: {site: bench, checkpoint: door, device: d1}\ntrigger: {kind: manual}\n"
         f"source: {{kind: images, path: {work / 'frames'}, loop: true}}\n"
         "burst: {frames: 10, duration: 0.05, cooldown: 0}\nvision: {threads: 2}\n"
-        f"facehash: {{key_file: {work / 'unit.key'}}}\nmqtt: {{port: {port}}}\n"
+        f"facehash: {{key_file: {work / 'unit.key'}}}\nmqtt: {{port: {port}, health_every: 1}}\n"
         f"outbox: {{path: {work / 'outbox.sqlite'}}}\n"
     )
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -97,6 +118,7 @@ def main() -> None:
             line = unit.stdout.readline()
             latencies.append(time.perf_counter() - t)
             persons.append(line.count('"facehash"'))
+        queue_at_door = door_queue(unit, work)
         status = Path(f"/proc/{unit.pid}/status").read_text()
         peak = int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1]) / 1024
     finally:
@@ -117,6 +139,7 @@ def main() -> None:
         f"  baseline in-process: detect+embed+group+hash of the same 10 frames {base:7.1f} ms"
         f"   (daemon / baseline = {statistics.median(ms) / base:.2f})"
     )
+    print(f"  {queue_at_door}")
     print(f"  peak RSS of the daemon (VmHWM)                                {peak:7.1f} MB")
 
 
