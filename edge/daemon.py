@@ -235,6 +235,8 @@ class Runtime:
         try:
             self._bursts.put_nowait(burst)
         except queue.Full:
+            for started_finding in found:  # no one will read them: free the workers for the bursts that wait
+                started_finding.cancel()
             self.stats["bursts_dropped_busy"] += 1
             log.warning(
                 "vision is still busy and %d burst(s) already wait (burst.queue): this burst is dropped (counted "

@@ -67,7 +67,8 @@ values = st.recursive(
 SECTIONS = ["unit", "trigger", "source", "burst", "vision", "facehash", "mqtt", "outbox", "logging", "clock"]
 FIELDS = ["site", "kind", "path", "seconds", "pin", "frames", "duration", "width", "height", "key_file", "port",
           "host", "password_file", "tls", "max_events", "max_bytes", "upsample", "threads", "level", "device",
-          "hold_unsynchronized", "ca_file", "loop", "realtime"]  # fmt: skip
+          "hold_unsynchronized", "ca_file", "loop", "realtime", "detector", "min_score", "workers", "queue",
+          "in_flight"]  # fmt: skip
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

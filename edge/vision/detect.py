@@ -84,9 +84,9 @@ class HogDetector:
         self._detector = dlib.get_frontal_face_detector()
 
     def detect(self, frame: np.ndarray, order: ColorOrder) -> list[Detection]:
-        if frame.ndim == 3 and order == "bgr":
-            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        small, scale = working_copy(frame, self.working_width)
+        small, scale = working_copy(frame, self.working_width)  # convert the small copy, not the whole frame
+        if small.ndim == 3 and order == "bgr":
+            small = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
         found = []
         for rect, score in zip(rects, scores, strict=True):
@@ -106,11 +106,11 @@ class YunetDetector:
         self._net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), min_score, 0.3, 5000)
 
     def detect(self, frame: np.ndarray, order: ColorOrder) -> list[Detection]:
-        if frame.ndim == 2:
-            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        small, scale = working_copy(frame, self.working_width)  # convert the small copy, not the whole frame
+        if small.ndim == 2:
+            small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
         elif order == "rgb":
-            frame = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-        small, scale = working_copy(frame, self.working_width)
+            small = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
         self._net.setInputSize((small.shape[1], small.shape[0]))
         _, rows = self._net.detect(small)
         found = []
