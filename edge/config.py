@@ -199,6 +199,11 @@ class Vision(Section):
         2, ge=1, le=8, description="Threads that find the faces of a burst's frames at once: one per core "
         "(a Raspberry Pi 4 or 5 has 4)"
     )  # fmt: skip
+    search_every: int = Field(
+        3, ge=1, le=100, description="Search every this many frames of a burst whole; in the frames between, "
+        "look only near the faces found (a quarter of the time). A face that comes into view in between is "
+        "found at the next whole search; 1 searches every frame whole"
+    )  # fmt: skip
     min_face_size: int = Field(60, ge=20, le=2000, description="Faces narrower than this (px) are counted, not hashed")
 
 

@@ -23,11 +23,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from edge import __version__, config, events
 from edge.clock import SystemClock, mark
@@ -41,7 +38,7 @@ from edge.topics import Topics
 from edge.triggers import IntervalTimer, MotionDetector, PirSensor, TriggerInbox
 from edge.vision import FacePipeline, VisionSettings
 from edge.vision.detect import Detector
-from edge.vision.pipeline import settings_detector
+from edge.vision.pipeline import BurstFaces, settings_detector
 
 log = logging.getLogger("traceon-edge")
 
@@ -64,13 +61,12 @@ class Burst:
     ended: float
     started_mono: float
     clock: str  # edge.clock.mark(): whether the wall clock was synchronised
-    frames: list[np.ndarray] = field(repr=False)
-    found: list[Future] = field(default_factory=list, repr=False)  # faces being found while the burst is taken
+    faces: BurstFaces = field(repr=False)  # its frames, and their faces being found while the burst is taken
 
 
 def vision_settings(v: config.Vision) -> VisionSettings:
     min_score = getattr(v.detector, "min_score", VisionSettings.min_score)
-    return VisionSettings(v.working_width, v.upsample, v.threads, v.detector.kind, min_score, v.workers)
+    return VisionSettings(v.working_width, v.upsample, v.threads, v.detector.kind, min_score, v.workers, v.search_every)
 
 
 def real_outbox(cfg: Config) -> Outbox:
@@ -210,33 +206,30 @@ class Runtime:
         interval = b.duration / b.frames
         stepped = self.cfg.source.kind == "video" and not self.cfg.source.realtime
         wall, mono, synchronized = self.clock.wall(), self.clock.mono(), self.clock.synchronized()
-        frames, found, started = [], [], time.time()
+        faces, started = self.pipeline.burst(), time.time()
         for i in range(b.frames):
             frame = self.camera.read()
             if frame is None:
                 break
-            frames.append(frame)
-            if (started_finding := self.pipeline.start_finding(frame)) is not None:
-                found.append(started_finding)  # the workers start on it while the next frames come
+            faces.add(frame)  # the workers start on it while the next frames come
             if stepped:  # a file played as fast as possible: spread the burst by the file's own frame rate
                 skip = max(0, round(interval * (self.camera.fps or 30)) - 1)
                 for _ in range(skip):
                     self.camera.read()
             elif i + 1 < b.frames:
                 time.sleep(max(0.0, started + (i + 1) * interval - time.time()))
-        if not frames and self.camera.ended:  # a recording that has run out: nothing more will be seen
+        if not len(faces) and self.camera.ended:  # a recording that has run out: nothing more will be seen
             if not self.told_ended:
                 log.warning("the source has ended (no loop): triggers make no more events")
             self.told_ended = True
             return
         fired = wall - max(0.0, mono - fired_mono)  # the trigger's moment, on this burst's one wall reading
-        burst = Burst(trigger, fired, wall + (self.clock.mono() - mono), fired_mono, mark(synchronized), frames, found)
+        burst = Burst(trigger, fired, wall + (self.clock.mono() - mono), fired_mono, mark(synchronized), faces)
         self.stats["bursts"] += 1
         try:
             self._bursts.put_nowait(burst)
         except queue.Full:
-            for started_finding in found:  # no one will read them: free the workers for the bursts that wait
-                started_finding.cancel()
+            faces.cancel()
             self.stats["bursts_dropped_busy"] += 1
             log.warning(
                 "vision is still busy and %d burst(s) already wait (burst.queue): this burst is dropped (counted "
@@ -259,7 +252,7 @@ class Runtime:
                 log.exception("a burst could not be turned into an event")
 
     def make_event(self, burst: Burst) -> dict:
-        faces = [f.result() for f in burst.found] if burst.found else self.pipeline.find_faces_in(burst.frames)
+        faces = burst.faces.faces()
         self.pipeline.embed([f for frame in faces for f in frame])  # one interpreter call per burst
         persons = group(faces, self.pipeline.threshold, self.rules)
         return events.build(
@@ -267,7 +260,7 @@ class Runtime:
             burst.trigger,
             burst.started,
             burst.ended,
-            len(burst.frames),
+            len(burst.faces),
             persons,
             self.hasher,
             burst.clock,

@@ -121,3 +121,51 @@ def test_faces_found_by_several_threads_are_those_found_one_frame_at_a_time(pipe
     assert [[f.box for f in faces] for faces in together] == [[f.box for f in faces] for faces in alone]
     pairs = [(a, b) for x, y in zip(together, alone, strict=True) for a, b in zip(x, y, strict=True)]
     assert all(np.array_equal(a.chip, b.chip) for a, b in pairs)
+
+
+def boxes_per_frame(frames, **settings) -> list[list[tuple]]:
+    from edge.vision import FacePipeline, VisionSettings
+
+    pipeline = FacePipeline(VisionSettings(**settings))
+    try:
+        return [[f.box for f in faces] for faces in pipeline.find_faces_in(frames)]
+    finally:
+        pipeline.close()
+
+
+def test_frames_between_whole_searches_find_the_faces_near_those_found(pipeline):
+    from conftest import passing_close
+
+    from edge.vision import FacePipeline, VisionSettings
+    from edge.vision.detect import iou
+
+    frames, truth = passing_close()  # heads move 0.3 of a face a frame, and hide each other as they pass
+    searching = FacePipeline(VisionSettings(search_every=3, workers=2))
+    try:
+        near = searching.find_faces_in(frames)
+    finally:
+        searching.close()
+    # faces the last whole search found are followed, no more: one coming out from behind waits for the next
+    assert all(len(near[i]) <= min(len(truth[i]), len(near[i - i % 3])) for i in range(len(frames)))
+    assert sum(map(len, near)) >= 0.9 * sum(map(len, truth))
+    for frame, faces in zip(frames, near, strict=True):
+        whole = pipeline.embed(pipeline.find_faces(frame))
+        for face in pipeline.embed(faces):  # the same person as the whole search found there
+            same_place = max(whole, key=lambda w, f=face: iou(w.box, f.box))
+            assert float(face.embedding @ same_place.embedding) >= pipeline.threshold
+
+
+def test_a_face_that_comes_into_view_between_whole_searches_is_found_at_the_next():
+    photo = read_image(need_data("faces", "barack_obama", "1.jpg"))
+    empty = np.full_like(photo, 110)
+    frames = [empty, photo, photo, photo, photo]
+    assert [len(b) for b in boxes_per_frame(frames, search_every=1)] == [0, 1, 1, 1, 1]
+    assert [len(b) for b in boxes_per_frame(frames, search_every=3)] == [0, 0, 0, 1, 1]
+    assert [len(b) for b in boxes_per_frame(frames, search_every=3, workers=2)] == [0, 0, 0, 1, 1]
+
+
+def test_near_searches_on_workers_find_what_they_find_one_frame_at_a_time():
+    from conftest import passing_close
+
+    frames, _ = passing_close()
+    assert boxes_per_frame(frames, search_every=4, workers=2) == boxes_per_frame(frames, search_every=4)

@@ -6,7 +6,7 @@ shaped the way dlib's HOG draws them, because that is what the 5-point shape pre
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -18,6 +18,7 @@ from edge.vision.frame import ColorOrder
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom in full-resolution pixels
 DetectorKind = Literal["hog", "yunet", "hog+yunet"]
+Followed = tuple[Box, str]  # a face's box in an earlier frame, and which detector found it ("hog" or "yunet")
 
 # A YuNet box is taller than HOG's and sits higher. Medians over the 3,467 lfw_dev faces both found:
 # HOG's centre is 0.03 w right of and 0.06 h below YuNet's, its side 0.98 √(w·h).
@@ -27,6 +28,13 @@ SAME_FACE_IOU = 0.3  # a YuNet box overlapping a HOG box this much is the same f
 # cannot align it. 7 of 3,443 lfw_dev faces are below it (their same-person pairs fail 2 of 5, against
 # 0.8% for the rest); the clip's profile close-ups of Miranda sit at 0.03–0.22 and hash 0.27 from him.
 PROFILE_EYE_SPAN = 0.25
+# Between whole-frame searches a burst looks for a face only near where it was: a region one face side around
+# its box, at the working copy's scale but with the face at most 120 px (HOG's window is 80 px). Up to that size
+# the detector sees the pixels the whole search saw; on 640×480 with one face 144 px wide, hog+yunet takes
+# 14 ms there against 36 ms over the whole frame.
+NEAR_MARGIN = 1.0
+NEAR_SIDE = 120
+MIN_REGION = 20  # px: a region narrower than this (a sliver at the frame's edge) holds no face to find
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,42 @@ class HogThenYunet:
             if all(iou(extra.box, d.box) < SAME_FACE_IOU for d in found):
                 found.append(extra)
         return found
+
+
+def detect_near(
+    detector: Detector, frame: np.ndarray, order: ColorOrder, followed: list[Followed], working_width: int
+) -> list[Detection]:
+    """The faces found in the regions around `followed` (box, and which detector found it, in an earlier frame),
+    in frame pixels. Each is followed by the detector that found it: HOG follows a face HOG found, so YuNet
+    cannot swap in the half-hidden face of someone passing behind it (in passing_close that face hashes as a
+    third person), and following costs HOG alone."""
+    height, width = frame.shape[:2]
+    working_scale = min(1.0, working_width / width)
+    found: list[Detection] = []
+    for (left, top, right, bottom), by in followed:
+        side = max(right - left, bottom - top)
+        x0, y0 = max(0, round(left - NEAR_MARGIN * side)), max(0, round(top - NEAR_MARGIN * side))
+        x1, y1 = min(width, round(right + NEAR_MARGIN * side)), min(height, round(bottom + NEAR_MARGIN * side))
+        scale = min(working_scale, NEAR_SIDE / max(side, 1))
+        size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+        if min(size) < MIN_REGION:
+            continue
+        region = cv2.resize(frame[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+        candidates = []
+        part = getattr(detector, by, detector)  # hog+yunet's HOG or YuNet; a single detector is itself
+        for d in part.detect(region, order):
+            if (inside := full_box(*d.box, scale, (y1 - y0, x1 - x0))) is not None:
+                candidates.append(replace(d, box=(x0 + inside[0], y0 + inside[1], x0 + inside[2], y0 + inside[3])))
+        # Only the face it follows: new faces wait for the next whole search.
+        if candidates:
+            followed = min(candidates, key=lambda d: _centre_distance(d.box, (left, top, right, bottom)))
+            if all(iou(followed.box, f.box) < SAME_FACE_IOU for f in found):  # two regions may overlap
+                found.append(followed)
+    return found
+
+
+def _centre_distance(a: Box, b: Box) -> float:
+    return float(np.hypot(a[0] + a[2] - b[0] - b[2], a[1] + a[3] - b[1] - b[3]))
 
 
 def make_detector(

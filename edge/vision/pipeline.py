@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from edge.vision import models
 from edge.vision.align import Aligner, points
-from edge.vision.detect import Box, Detector, DetectorKind, make_detector
+from edge.vision.detect import Box, Detector, DetectorKind, Followed, detect_near, make_detector
 from edge.vision.embed import Embedder
 from edge.vision.frame import ColorOrder, check_frame, to_rgb
 from edge.vision.quality import Quality, measure
@@ -26,6 +26,7 @@ class VisionSettings:
     detector: DetectorKind = "hog+yunet"  # chosen on lfw_dev: no photo without a face (HOG alone: 20)
     min_score: float = 0.8  # YuNet's confidence below which a box is not a face: lfw_dev's HOG misses score 0.88–0.93
     workers: int = 1  # threads that find the faces of a burst's frames at once
+    search_every: int = 1  # a burst's frames searched whole; between them, only near the faces found
 
 
 def settings_detector(settings: VisionSettings, yunet_model: Path) -> Detector:
@@ -39,6 +40,7 @@ class Face:
     landmarks: np.ndarray  # 5×2, full-resolution pixels
     quality: Quality
     chip: np.ndarray = field(repr=False)  # 150×150×3 RGB, in memory only
+    by: str = "hog"  # the detector that found it
     embedding: np.ndarray | None = field(default=None, repr=False)
 
 
@@ -66,35 +68,45 @@ class FacePipeline:
         return float(self.files.manifest["match"]["threshold"])
 
     def find_faces(self, frame: np.ndarray, order: ColorOrder = "bgr") -> list[Face]:
-        return self._find(frame, order, self.detector, self.aligner)
+        return self._find_here(frame, order, None)
 
     def find_faces_in(self, frames: list[np.ndarray], order: ColorOrder = "bgr") -> list[list[Face]]:
-        """The faces of each frame, found by `settings.workers` threads at once."""
-        if self._pool is None or len(frames) < 2:
-            return [self.find_faces(frame, order) for frame in frames]
-        return [started.result() for started in [self.start_finding(frame, order) for frame in frames]]
+        """The faces of each frame of a burst, found by `settings.workers` threads at once."""
+        burst = self.burst(order)
+        for frame in frames:
+            burst.add(frame)
+        return burst.faces()
 
-    def start_finding(self, frame: np.ndarray, order: ColorOrder = "bgr") -> Future | None:
-        """Start finding the faces of one frame on a worker; None when there are no workers (find them later)."""
-        if self._pool is None:
-            return None
-        return self._pool.submit(lambda: self._find(frame, order, *self._thread_parts()))
+    def burst(self, order: ColorOrder = "bgr") -> BurstFaces:
+        """Finds the faces of a burst's frames as they are added (on the workers, when there are some)."""
+        return BurstFaces(self, order)
 
     def _thread_parts(self) -> tuple[Detector, Aligner]:
         if not hasattr(self._local, "parts"):
             self._local.parts = (self._make_detector(self.settings, self.files.detector), Aligner(self.files.landmarks))
         return self._local.parts
 
-    @staticmethod
-    def _find(frame: np.ndarray, order: ColorOrder, detector: Detector, aligner: Aligner) -> list[Face]:
+    def _find_here(self, frame: np.ndarray, order: ColorOrder, near: list[Followed] | None) -> list[Face]:
+        return self._find(frame, order, self.detector, self.aligner, near)
+
+    def _find_on_worker(self, frame: np.ndarray, order: ColorOrder, near: list[Followed] | None) -> list[Face]:
+        return self._find(frame, order, *self._thread_parts(), near)
+
+    def _find(
+        self, frame: np.ndarray, order: ColorOrder, detector: Detector, aligner: Aligner, near: list[Followed] | None
+    ) -> list[Face]:
         frame = check_frame(frame)
         rgb = to_rgb(frame, order)
+        if near is None:
+            detections = detector.detect(frame, order)
+        else:
+            detections = detect_near(detector, frame, order, near, self.settings.working_width)
         faces = []
-        for detection in detector.detect(frame, order):
+        for detection in detections:
             shape = aligner.landmarks(rgb, detection.box)
             chip = aligner.chip(rgb, shape)
             pts = points(shape)
-            faces.append(Face(detection.box, pts, measure(detection, pts, chip), chip))
+            faces.append(Face(detection.box, pts, measure(detection, pts, chip), chip, detection.by))
         return faces
 
     def close(self) -> None:
@@ -111,3 +123,80 @@ class FacePipeline:
 
     def process(self, frame: np.ndarray, order: ColorOrder = "bgr") -> list[Face]:
         return self.embed(self.find_faces(frame, order))
+
+
+class BurstFaces:
+    """The faces of a burst's frames, found as the frames are added.
+
+    Every `search_every`-th frame is searched whole. The frames between are searched only near the faces that
+    search found, once it is done: a face keeps to its place from one frame to the next, and a region around it
+    costs a quarter of the whole frame. A face that comes into view between two whole searches is found at the
+    next. With workers, searches run on them as frames come; without, they run when `faces()` is called.
+    """
+
+    def __init__(self, pipeline: FacePipeline, order: ColorOrder):
+        self._pipeline, self._order = pipeline, order
+        self._every = pipeline.settings.search_every
+        self._frames: list[np.ndarray] = []
+        self._found: list[Future] = []
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def add(self, frame: np.ndarray) -> None:
+        index = len(self._frames)
+        self._frames.append(frame)
+        pool = self._pipeline._pool
+        if pool is None:
+            return
+        if index % self._every == 0:
+            self._found.append(pool.submit(self._pipeline._find_on_worker, frame, self._order, None))
+        else:
+            self._found.append(self._after(self._found[index - index % self._every], frame))
+
+    def _after(self, searched: Future, frame: np.ndarray) -> Future:
+        """A future for the faces near those `searched` found (or, if that search failed, in the whole frame)."""
+        found: Future = Future()
+
+        def start(done: Future) -> None:
+            if done.cancelled() or found.cancelled():
+                found.cancel()
+                return
+            near = None if done.exception() else [(face.box, face.by) for face in done.result()]
+            try:
+                running = self._pipeline._pool.submit(self._pipeline._find_on_worker, frame, self._order, near)
+            except RuntimeError as error:  # the pipeline was closed
+                if found.set_running_or_notify_cancel():
+                    found.set_exception(error)
+                return
+            running.add_done_callback(lambda r: _pass_on(r, found))
+
+        searched.add_done_callback(start)
+        return found
+
+    def faces(self) -> list[list[Face]]:
+        """The faces of every frame, in frame order (waits for the workers)."""
+        if self._found:
+            return [found.result() for found in self._found]
+        faces: list[list[Face]] = []
+        for index, frame in enumerate(self._frames):
+            searched = faces[index - index % self._every] if index % self._every else None
+            near = None if searched is None else [(face.box, face.by) for face in searched]
+            faces.append(self._pipeline._find_here(frame, self._order, near))
+        return faces
+
+    def cancel(self) -> None:
+        """Nobody will read these faces: free the workers for the bursts that wait."""
+        for found in self._found:
+            found.cancel()
+
+
+def _pass_on(source: Future, target: Future) -> None:
+    if not target.set_running_or_notify_cancel():
+        return
+    if source.cancelled():
+        target.set_exception(CancelledError())
+    elif (error := source.exception()) is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(source.result())
