@@ -173,3 +173,12 @@ def test_a_face_that_matches_its_person_wins_over_one_that_only_sits_where_the_p
     assert first.frames == [0, 1] and first.sightings[1][1] is far_away  # the match, not the box
     assert second.frames == [1] and not second.hashable
 
+
+def test_a_view_that_only_just_passes_several_gates_is_counted_not_hashed(pipeline):
+    """Frame 212 of the clip is a blurred shot change: Lin-Manuel Miranda's face there is sharp enough and large
+    enough, barely, and turned (weight 0.011); alone it hashed 0.30 from him, beyond the threshold."""
+    (frame,) = [f for i, f in video_frames(need_data("video", "short_hamilton_clip.mp4")) if i == 212]
+    weak = [f for f in pipeline.process(frame) if TrustRules(min_weight=0).trusts(f)]
+    assert len(weak) == 1 and not TrustRules().trusts(weak[0])
+    (person,) = group([weak], pipeline.threshold)
+    assert not person.hashable and person.quality()["views"] == 1

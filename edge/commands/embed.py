@@ -130,7 +130,7 @@ def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.st
             continue
         face = max(found, key=lambda f: f.quality.size)
         if not rules.trusts(face):
-            left_out.append({"path": str(path), "why": "the face is too small or blurred to trust"})
+            left_out.append({"path": str(path), "why": "the face is too small, blurred or turned away to trust"})
             continue
         faces.append((path, face))
     faces.sort(key=lambda pf: weight(pf[1]), reverse=True)
