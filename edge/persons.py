@@ -65,7 +65,12 @@ class Person:
     @property
     def embedding(self) -> np.ndarray | None:
         """Quality-weighted mean of the trusted views, L2-normalised; None without a trusted view."""
-        views = [(weight(f), f.embedding) for _, f, ok in self.sightings if ok]
+        return self.embedding_of_best(None)
+
+    def embedding_of_best(self, best: int | None) -> np.ndarray | None:
+        """The embedding from only the `best` heaviest trusted views (all when None): what embedding only the
+        best K faces of a person would give (measured in docs/PERFORMANCE.md, not used by the unit)."""
+        views = sorted(((weight(f), f.embedding) for _, f, ok in self.sightings if ok), key=lambda v: -v[0])[:best]
         if not views:
             return None
         total = sum(w * e for w, e in views) / max(sum(w for w, _ in views), 1e-9)

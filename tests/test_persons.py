@@ -182,3 +182,14 @@ def test_a_view_that_only_just_passes_several_gates_is_counted_not_hashed(pipeli
     assert len(weak) == 1 and not TrustRules().trusts(weak[0])
     (person,) = group([weak], pipeline.threshold)
     assert not person.hashable and person.quality()["views"] == 1
+
+
+def test_the_embedding_of_the_best_views_averages_only_the_heaviest_trusted_ones(pipeline):
+    from edge.persons import Person, weight
+
+    faces = [pipeline.process(read_image(need_data("faces", "kit_harington", f"{n}.jpg")))[0] for n in (1, 2, 3)]
+    person = Person([(i, f, True) for i, f in enumerate(faces)])
+    heaviest = max(faces, key=weight)
+    assert np.allclose(person.embedding_of_best(1), heaviest.embedding / np.linalg.norm(heaviest.embedding))
+    assert np.allclose(person.embedding_of_best(None), person.embedding)
+    assert not np.allclose(person.embedding_of_best(2), person.embedding)
