@@ -88,3 +88,32 @@ def test_an_event_committed_after_the_sync_but_made_before_it_is_restamped_too(t
         ("unsynchronized", events.utc(1e9), events.utc(1e9 + 1)),  # another boot: its monotonic time means nothing now
     ]
     box.close()
+
+
+def test_held_events_wait_for_their_restamp_not_only_for_the_clock(tmp_path):
+    """The clock can turn synchronised a moment before the daemon re-stamps (it checks between bursts): in that
+    moment the events it held must not slip out still marked unsynchronised."""
+    import json
+
+    from edge import events
+
+    class Clock:
+        boot, synced = "boot-1", False
+
+        def synchronized(self):
+            return self.synced
+
+        def mono(self):
+            return 101.0
+
+    clock = Clock()
+    box = Outbox(tmp_path / "o.sqlite", 100, 10**6)
+    box.hold_unsynchronized(clock, 120)
+    made = {**event(0), "started_at": events.utc(1e9), "ended_at": events.utc(1e9 + 0.5), "clock": "unsynchronized"}
+    box.put(made, (100.0, "boot-1"))
+    assert box.oldest() is None  # held while the clock is not synchronised
+    clock.synced = True
+    assert box.oldest() is None  # synchronised, not yet re-stamped
+    assert box.restamp(wall=1.8e9, mono=101.0, boot="boot-1") == 1
+    assert json.loads(box.oldest()[1])["clock"] == "restamped"
+    box.close()
