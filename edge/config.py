@@ -202,7 +202,7 @@ class Vision(Section):
     search_every: int = Field(
         3, ge=1, le=100, description="Search every this many frames of a burst whole; in the frames between, "
         "look only near the faces found (a quarter of the time). A face that comes into view in between is "
-        "found at the next whole search; 1 searches every frame whole"
+        "found at the next whole search; 1 searches every frame whole, as an `images` source always does"
     )  # fmt: skip
     min_face_size: int = Field(60, ge=20, le=2000, description="Faces narrower than this (px) are counted, not hashed")
 

@@ -64,9 +64,12 @@ class Burst:
     faces: BurstFaces = field(repr=False)  # its frames, and their faces being found while the burst is taken
 
 
-def vision_settings(v: config.Vision) -> VisionSettings:
+def vision_settings(cfg: Config) -> VisionSettings:
+    v = cfg.vision
     min_score = getattr(v.detector, "min_score", VisionSettings.min_score)
-    return VisionSettings(v.working_width, v.upsample, v.threads, v.detector.kind, min_score, v.workers, v.search_every)
+    # A folder of photos: unrelated pictures, a face's place in one says nothing of the next. Search each whole.
+    every = 1 if cfg.source.kind == "images" else v.search_every
+    return VisionSettings(v.working_width, v.upsample, v.threads, v.detector.kind, min_score, v.workers, every)
 
 
 def real_outbox(cfg: Config) -> Outbox:
@@ -100,7 +103,7 @@ class Runtime:
         self.started = time.time()
         try:
             v = cfg.vision
-            self.pipeline = FacePipeline(vision_settings(v), detector=parts.detector)
+            self.pipeline = FacePipeline(vision_settings(cfg), detector=parts.detector)
             self._stack.callback(self.pipeline.close)
             self.hasher = FaceHasher(load_key(cfg.facehash.key_file), load_scheme(), cfg.facehash.bits)
             self.rules = TrustRules(min_face_size=v.min_face_size, continuity=cfg.source.kind != "images")

@@ -104,6 +104,25 @@ def photos_on_demand(tmp_path, port, burst):
     return write_config(tmp_path, port, "{kind: manual}", source, burst=burst, upsample=0)
 
 
+def test_a_folder_of_photos_has_every_photo_searched_whole(tmp_path, broker):
+    """Unrelated photos: a face's place in one says nothing of where the next one's is."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    people = sorted(p.name for p in need_data("faces").iterdir())
+    for person in people:
+        photo = sorted(need_data("faces", person).iterdir())[0]
+        (folder / f"{person}{photo.suffix}").write_bytes(photo.read_bytes())
+    source = f"{{kind: images, path: {folder}, loop: false}}"
+    burst = f"{{frames: {len(people)}, duration: 0.1, cooldown: 0}}"
+    unit = InThread(write_config(tmp_path, broker.port, "{kind: manual}", source, burst=burst, upsample=0))
+    try:
+        unit.daemon.inbox.fire("manual")
+        assert wait_until(lambda: len(unit.delivered) == 1, 60)
+    finally:
+        unit.stop()
+    assert unit.delivered[0]["faces"] == len(people)
+
+
 def test_replay_with_pir_pulses_gives_schema_valid_events_and_nothing_else(tmp_path, broker):
     from gpiozero.pins.mock import MockFactory
 
