@@ -3,10 +3,12 @@
     python tools/profile_burst.py [--repeat 10]
 
 Each step is timed alone on the same data (median of `--repeat`), in the order a burst takes them: decode
-(an `images` or `video` source only: a camera hands over raw frames), the working copy, HOG, YuNet, the
-5-point landmarks, the chip, the quality numbers, quantise + invoke of the int8 model for the burst's faces in
-one call, grouping, hashing, the event (build + schema check + JSON), the outbox commit (fsync), and publish
-→ PUBACK on a real mosquitto on loopback. The per-burst column is what ten frames cost.
+(an `images` or `video` source only: a camera hands over raw frames), the working copy, HOG and YuNet over the
+whole frame, HOG near a followed face (with the unit's default `vision.search_every` of 3, frames 0, 3, 6 and
+9 are searched whole and the six between only near the face), the 5-point landmarks, the chip, the quality
+numbers, quantise + invoke of the int8 model for the burst's faces in one call, grouping, hashing, the event
+(build + schema check + JSON), the outbox commit (fsync), and publish → PUBACK on a real mosquitto on
+loopback. The per-burst column is what ten frames cost.
 """
 
 from __future__ import annotations
@@ -32,14 +34,16 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from bench_embed import frame_with_face  # noqa: E402
 from servers import Broker  # noqa: E402
 
-from edge import events, facehash  # noqa: E402
+from edge import config, events, facehash  # noqa: E402
 from edge.outbox import Outbox  # noqa: E402
 from edge.persons import group  # noqa: E402
 from edge.vision import FacePipeline, VisionSettings  # noqa: E402
-from edge.vision.detect import working_copy  # noqa: E402
+from edge.vision.detect import detect_near, working_copy  # noqa: E402
 from edge.vision.quality import measure  # noqa: E402
 
 FRAMES = 10
+SEARCH_EVERY = config.Vision.model_fields["search_every"].default  # the unit's
+WHOLE = len(range(0, FRAMES, SEARCH_EVERY))
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -74,14 +78,18 @@ def main() -> None:
     def event() -> dict:
         return events.build(identity, "manual", time.time(), time.time(), FRAMES, persons, hasher)
 
-    per_frame = {
-        "decode a JPEG (images/video sources only)": lambda: cv2.imdecode(jpeg, cv2.IMREAD_COLOR),
-        "colour and working copy": lambda: working_copy(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), 640),
-        "HOG detection": lambda: hog.detect(frame, "bgr"),
-        "YuNet detection": lambda: yunet.detect(frame, "bgr"),
-        "5-point landmarks": lambda: pipeline.aligner.landmarks(rgb, detection.box),
-        "aligned chip": lambda: pipeline.aligner.chip(rgb, shape),
-        "quality numbers": lambda: measure(detection, points, chip),
+    per_frame = {  # step: (time it, how many of the burst's frames take it)
+        "decode a JPEG (images/video sources only)": (lambda: cv2.imdecode(jpeg, cv2.IMREAD_COLOR), FRAMES),
+        "colour and working copy": (lambda: working_copy(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), 640), FRAMES),
+        f"HOG detection, whole frame ({WHOLE} frames)": (lambda: hog.detect(frame, "bgr"), WHOLE),
+        f"YuNet detection, whole frame ({WHOLE} frames)": (lambda: yunet.detect(frame, "bgr"), WHOLE),
+        f"HOG near the face it follows ({FRAMES - WHOLE} frames)": (
+            lambda: detect_near(pipeline.detector, frame, "bgr", [(detection.box, "hog")], 640),
+            FRAMES - WHOLE,
+        ),
+        "5-point landmarks": (lambda: pipeline.aligner.landmarks(rgb, detection.box), FRAMES),
+        "aligned chip": (lambda: pipeline.aligner.chip(rgb, shape), FRAMES),
+        "quality numbers": (lambda: measure(detection, points, chip), FRAMES),
     }
     per_burst = {
         f"quantise + invoke, {len(chips)} chips in one call": lambda: pipeline.embedder.embed(chips),
@@ -89,7 +97,10 @@ def main() -> None:
         "hash each person": lambda: [hasher.hash(p.embedding) for p in persons],
         "event: build, schema check, JSON": lambda: json.dumps(event()),
     }
-    rows = [(name, ms, ms * FRAMES) for name, ms in ((n, median_ms(f, args.repeat)) for n, f in per_frame.items())]
+    rows = []
+    for name, (fn, frames) in per_frame.items():
+        ms = median_ms(fn, args.repeat)
+        rows.append((name, ms, ms * frames))
     rows += [(name, None, median_ms(f, args.repeat)) for name, f in per_burst.items()]
     with tempfile.TemporaryDirectory() as tmp:
         outbox = Outbox(Path(tmp) / "outbox.sqlite", 100_000, 1 << 30)
@@ -110,7 +121,10 @@ def main() -> None:
         broker.stop()
         outbox.close()
     total = sum(r[2] for r in rows)
-    print(f"one burst of {FRAMES} frames, 1280×720, one face, one thread: median of {args.repeat}")
+    print(
+        f"one burst of {FRAMES} frames, 1280×720, one face, one thread, searched whole every {SEARCH_EVERY}: "
+        f"median of {args.repeat}"
+    )
     print(f"  {'step':<52} {'per frame':>10} {'per burst':>10}  share")
     for name, frame_ms, burst_ms in rows:
         each = f"{frame_ms:7.2f} ms" if frame_ms is not None else " " * 10
