@@ -169,3 +169,28 @@ def test_near_searches_on_workers_find_what_they_find_one_frame_at_a_time():
 
     frames, _ = passing_close()
     assert boxes_per_frame(frames, search_every=4, workers=2) == boxes_per_frame(frames, search_every=4)
+
+
+def test_a_burst_read_and_let_go_frees_its_frames_at_once():
+    """No reference cycle through the workers' futures: a unit taking bursts all day must not wait for the garbage
+    collector to give back each burst's frames (a cycle cost 190 MB of peak memory in tools/bench_burst.py)."""
+    import gc
+    import weakref
+
+    from edge.vision import FacePipeline, VisionSettings
+
+    photo = read_image(need_data("faces", "barack_obama", "1.jpg"))
+    pipeline = FacePipeline(VisionSettings(search_every=3, workers=2))
+    gc.disable()
+    try:
+        burst = pipeline.burst()
+        frames = [photo.copy() for _ in range(4)]
+        for frame in frames:
+            burst.add(frame)
+        assert [len(f) for f in burst.faces()] == [1, 1, 1, 1]
+        kept = [weakref.ref(frame) for frame in frames]
+        del burst, frames, frame
+        assert [ref() for ref in kept] == [None] * 4
+    finally:
+        gc.enable()
+        pipeline.close()
