@@ -2,8 +2,9 @@
 
     python tools/bench_burst.py [--bursts 25]
 
-Starts mosquitto on a free loopback port and `traceon-edge run` as its own process (an `images` source
-looping over one 1280×720 JPEG of a real face, manual trigger, no cooldown, frames taken 5 ms apart),
+Starts mosquitto on a free loopback port and `traceon-edge run` as its own process (a `video` source looping
+over a 1280×720 mp4 of a real face walking across and back, a fifth of the face a frame; manual trigger, no
+cooldown, 10 consecutive frames a burst; `--search-every` sets `vision.search_every`, default the unit's),
 sends SIGUSR1 and times until the daemon prints the event, which it does once the broker's PUBACK is
 in. Baseline, in this process: the same 10 frames through detect, embed, group and hash alone.
 """
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench_embed import frame_with_face  # noqa: E402
 
 from edge import facehash  # noqa: E402
+from edge.config import Vision  # noqa: E402
 from edge.persons import group  # noqa: E402
 from edge.vision import FacePipeline, VisionSettings  # noqa: E402
 
@@ -44,13 +46,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def baseline_ms(frame: np.ndarray, repeat: int) -> float:
+def baseline_ms(frames: list[np.ndarray], repeat: int) -> float:
     pipeline = FacePipeline(VisionSettings(threads=2))
     hasher = facehash.FaceHasher(facehash.Key(b"b" * 32), facehash.load_scheme())
     times = []
     for _ in range(repeat + 1):
         t = time.perf_counter()
-        faces = [pipeline.find_faces(frame) for _ in range(10)]
+        faces = [pipeline.find_faces(frame) for frame in frames]
         pipeline.embed([f for fs in faces for f in fs])
         for person in group(faces, pipeline.threshold):
             hasher.hash(person.embedding)
@@ -81,19 +83,23 @@ def door_queue(unit: subprocess.Popen, work: Path, people: int = 10, apart: floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bursts", type=int, default=25)
+    parser.add_argument("--search-every", type=int, default=Vision.model_fields["search_every"].default)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-burst-"))
-    frame = frame_with_face(1280, 720)
-    (work / "frames").mkdir()
-    cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tofile(str(work / "frames" / "doorway.jpg"))
+    frames = [frame_with_face(1280, 720, step) for step in range(10)]
+    video = cv2.VideoWriter(str(work / "doorway.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (1280, 720))
+    for frame in frames + frames[::-1]:  # across and back: the loop never jumps
+        video.write(frame)
+    video.release()
     facehash.write_key_file(work / "unit.key")
     port = free_port()
     (work / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
     config = work / "unit.yaml"
     config.write_text(
         "unit: {site: bench, checkpoint: door, device: d1}\ntrigger: {kind: manual}\n"
-        f"source: {{kind: images, path: {work / 'frames'}, loop: true}}\n"
-        "burst: {frames: 10, duration: 0.05, cooldown: 0}\nvision: {threads: 2}\n"
+        f"source: {{kind: video, path: {work / 'doorway.mp4'}, realtime: false, loop: true}}\n"
+        "burst: {frames: 10, duration: 0.05, cooldown: 0}\n"
+        f"vision: {{threads: 2, search_every: {args.search_every}}}\n"
         f"facehash: {{key_file: {work / 'unit.key'}}}\nmqtt: {{port: {port}, health_every: 1}}\n"
         f"outbox: {{path: {work / 'outbox.sqlite'}}}\n"
     )
@@ -127,9 +133,10 @@ def main() -> None:
         broker.terminate()
         shutil.rmtree(work, ignore_errors=True)
     ms = [1000 * x for x in latencies[1:]]  # the first burst warms caches up
-    base = baseline_ms(frame, 10)
+    base = baseline_ms(frames, 10)
     print(
-        f"traceon-edge burst benchmark: {args.bursts} bursts of 10 frames, 1280×720, one face, {os.cpu_count()} cores"
+        f"traceon-edge burst benchmark: {args.bursts} bursts of 10 frames, 1280×720, one face, {os.cpu_count()} cores,"
+        f" searched whole every {args.search_every}"
     )
     print(
         f"  trigger → PUBACK   median {statistics.median(ms):7.1f} ms   p95 {np.percentile(ms, 95):7.1f} ms"
