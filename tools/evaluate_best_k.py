@@ -1,8 +1,9 @@
 """FaceHash stability when a person's embedding comes from only the best K views instead of every view.
 
-    python tools/evaluate_best_k.py
+    python tools/evaluate_best_k.py [--search-every 3]
 
-Two kinds of burst, through the unit's default pipeline (hog+yunet, a whole search every 3rd frame):
+Two kinds of burst, through the unit's default pipeline (hog+yunet, a whole search every 3rd frame, or as
+`--search-every` says):
 - the hamilton clip at 10 fps, bursts of 10 frames starting on each of its 3 frame phases: every FaceHash of
   a person the unit hashes (Lin-Manuel Miranda: the rest of the clip's faces are blurred, small or in
   profile) against every other, and against the FaceHash of his sample photo;
@@ -14,6 +15,7 @@ embedding only K chips a person would save against embedding every face of a 10-
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import statistics
 import sys
@@ -26,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge import facehash  # noqa: E402
+from edge.config import Vision  # noqa: E402
 from edge.facehash import FaceHasher, Key  # noqa: E402
 from edge.persons import Person, TrustRules, group  # noqa: E402
 from edge.vision import FacePipeline, VisionSettings  # noqa: E402
@@ -145,7 +148,10 @@ def embedding_cost(pipeline: FacePipeline) -> list[str]:
 
 
 def main() -> None:
-    pipeline = FacePipeline(VisionSettings(threads=2, workers=2, search_every=3))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--search-every", type=int, default=Vision.model_fields["search_every"].default)
+    args = parser.parse_args()
+    pipeline = FacePipeline(VisionSettings(threads=2, workers=2, search_every=args.search_every))
     hasher = FaceHasher(Key(b"\x5a" * 32), facehash.load_scheme())
     lines = [*clip_rows(pipeline, hasher), "", *lfw_rows(pipeline, hasher, 3), ""]
     lines += [*lfw_rows(pipeline, hasher, 2), "", *embedding_cost(pipeline)]
