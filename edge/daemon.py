@@ -221,7 +221,7 @@ class Runtime:
                     self.camera.read()
             elif i + 1 < b.frames:
                 time.sleep(max(0.0, started + (i + 1) * interval - time.time()))
-        if not len(faces) and self.camera.ended:  # a recording that has run out: nothing more will be seen
+        if not faces and self.camera.ended:  # a recording that has run out: nothing more will be seen
             if not self.told_ended:
                 log.warning("the source has ended (no loop): triggers make no more events")
             self.told_ended = True

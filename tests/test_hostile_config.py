@@ -68,7 +68,7 @@ SECTIONS = ["unit", "trigger", "source", "burst", "vision", "facehash", "mqtt", 
 FIELDS = ["site", "kind", "path", "seconds", "pin", "frames", "duration", "width", "height", "key_file", "port",
           "host", "password_file", "tls", "max_events", "max_bytes", "upsample", "threads", "level", "device",
           "hold_unsynchronized", "ca_file", "loop", "realtime", "detector", "min_score", "workers", "queue",
-          "in_flight"]  # fmt: skip
+          "in_flight", "search_every"]  # fmt: skip
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -175,9 +175,9 @@ def detect_near(
                 candidates.append(replace(d, box=(x0 + inside[0], y0 + inside[1], x0 + inside[2], y0 + inside[3])))
         # Only the face it follows: new faces wait for the next whole search.
         if candidates:
-            followed = min(candidates, key=lambda d: _centre_distance(d.box, (left, top, right, bottom)))
-            if all(iou(followed.box, f.box) < SAME_FACE_IOU for f in found):  # two regions may overlap
-                found.append(followed)
+            nearest = min(candidates, key=lambda d: _centre_distance(d.box, (left, top, right, bottom)))
+            if all(iou(nearest.box, f.box) < SAME_FACE_IOU for f in found):  # two regions may overlap
+                found.append(nearest)
     return found
 
 
