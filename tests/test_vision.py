@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import threading
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -194,3 +196,103 @@ def test_a_burst_read_and_let_go_frees_its_frames_at_once():
     finally:
         gc.enable()
         pipeline.close()
+
+
+class Watched:
+    """The real detector, noting each whole and near search; either can be held, and a whole one can fail."""
+
+    searches: ClassVar[list[str]] = []
+    whole_gate, near_gate = threading.Event(), threading.Event()
+    fail = False
+
+    def __init__(self, settings, model):
+        from edge.vision.pipeline import settings_detector
+
+        self.real = settings_detector(settings, model)
+
+    @classmethod
+    def reset(cls, fail=False):
+        cls.searches, cls.fail = [], fail
+        cls.whole_gate.set()
+        cls.near_gate.set()
+
+    def detect(self, frame, order):
+        assert Watched.whole_gate.wait(30)
+        Watched.searches.append("whole")
+        if Watched.fail:
+            raise RuntimeError("the detector gave up on this frame")
+        return self.real.detect(frame, order)
+
+    def part(self, by):
+        real = self.real.part(by)
+
+        class Near:
+            def detect(self, frame, order):
+                Watched.searches.append("near")
+                assert Watched.near_gate.wait(30)
+                return real.detect(frame, order)
+
+        return Near()
+
+
+def watched_pipeline():
+    from edge.vision import FacePipeline, VisionSettings
+
+    return FacePipeline(VisionSettings(search_every=3, workers=2), detector=Watched)
+
+
+def test_a_failed_whole_search_fails_the_burst_without_searching_the_frames_after_it():
+    Watched.reset(fail=True)
+    pipeline = watched_pipeline()
+    photo = read_image(need_data("faces", "barack_obama", "1.jpg"))
+    try:
+        burst = pipeline.burst()
+        for _ in range(3):
+            burst.add(photo)
+        with pytest.raises(RuntimeError, match="gave up"):
+            burst.faces()
+    finally:
+        pipeline.close()
+    assert Watched.searches == ["whole"]
+
+
+def test_a_dropped_burst_frees_the_workers_of_the_near_searches_still_waiting():
+    from conftest import wait_until
+
+    Watched.reset()
+    Watched.near_gate.clear()
+    pipeline = watched_pipeline()
+    photo = read_image(need_data("faces", "barack_obama", "1.jpg"))
+    try:
+        burst = pipeline.burst()
+        for _ in range(6):  # two whole searches, each followed by two near ones: two run, two wait for a worker
+            burst.add(photo)
+        assert wait_until(lambda: Watched.searches.count("whole") == 2 and Watched.searches.count("near") == 2, 30)
+        burst.cancel()
+        Watched.near_gate.set()
+    finally:
+        pipeline.close()
+    assert Watched.searches.count("near") == 2
+
+
+def test_a_pipeline_closed_during_a_burst_fails_its_faces_rather_than_leaving_them_pending():
+    Watched.reset()
+    Watched.whole_gate.clear()
+    pipeline = watched_pipeline()
+    photo = read_image(need_data("faces", "barack_obama", "1.jpg"))
+    burst = pipeline.burst()
+    for _ in range(3):
+        burst.add(photo)
+    closing = threading.Thread(target=pipeline.close)
+    closing.start()
+    assert wait_for_shutdown(pipeline)
+    Watched.whole_gate.set()  # the whole search ends after the workers were told to stop: no near search starts
+    closing.join(30)
+    with pytest.raises(RuntimeError, match="shutdown"):
+        burst.faces()
+
+
+def wait_for_shutdown(pipeline) -> bool:
+    from conftest import wait_until
+
+    return wait_until(lambda: pipeline._pool._shutdown, 10)

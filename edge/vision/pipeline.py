@@ -136,9 +136,10 @@ class BurstFaces:
 
     def __init__(self, pipeline: FacePipeline, order: ColorOrder):
         self._pipeline, self._order = pipeline, order
-        self._every = pipeline.settings.search_every
+        self._every = max(1, pipeline.settings.search_every)
         self._frames: list[np.ndarray] = []
-        self._found: list[Future] = []
+        self._found: list[Future] = []  # one per frame, in frame order
+        self._started: list[Future] = []  # the near searches handed to the workers
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -155,24 +156,25 @@ class BurstFaces:
             self._found.append(self._after(self._found[index - index % self._every], frame))
 
     def _after(self, searched: Future, frame: np.ndarray) -> Future:
-        """A future for the faces near those `searched` found (or, if that search failed, in the whole frame)."""
+        """A future for the faces near those `searched` found; if that search failed, its error."""
         found: Future = Future()
         # Nothing here refers back to self: the futures would hold a cycle that keeps a burst's frames in memory
         # until the garbage collector happens to run (190 MB more peak RSS in bench_burst).
-        pool, find, order = self._pipeline._pool, self._pipeline._find_on_worker, self._order
+        pool, find, order, started = self._pipeline._pool, self._pipeline._find_on_worker, self._order, self._started
 
         def start(done: Future) -> None:
-            if done.cancelled() or found.cancelled():
-                found.cancel()
-                return
-            near = None if done.exception() else [(face.box, face.by) for face in done.result()]
             try:
-                running = pool.submit(find, frame, order, near)
-            except RuntimeError as error:  # the pipeline was closed
+                if done.cancelled() or found.cancelled():
+                    found.cancel()
+                    return
+                if (error := done.exception()) is not None:
+                    raise error  # the burst fails with it: searching on would be thrown away
+                running = pool.submit(find, frame, order, [(face.box, face.by) for face in done.result()])
+                started.append(running)
+                running.add_done_callback(lambda r: _pass_on(r, found))
+            except BaseException as error:  # e.g. the pipeline closed meanwhile: never leave `found` pending
                 if found.set_running_or_notify_cancel():
                     found.set_exception(error)
-                return
-            running.add_done_callback(lambda r: _pass_on(r, found))
 
         searched.add_done_callback(start)
         return found
@@ -190,7 +192,7 @@ class BurstFaces:
 
     def cancel(self) -> None:
         """Nobody will read these faces: free the workers for the bursts that wait."""
-        for found in self._found:
+        for found in [*self._found, *self._started]:
             found.cancel()
 
 
