@@ -50,6 +50,10 @@ class Detector(Protocol):
 
     def detect(self, frame: np.ndarray, order: ColorOrder) -> list[Detection]: ...
 
+    def part(self, by: str) -> Detector:
+        """The detector that follows a face this one found `by` ("hog" or "yunet"): itself, or one of its parts."""
+        ...
+
 
 def iou(a: Box, b: Box) -> float:
     w = min(a[2], b[2]) - max(a[0], b[0])
@@ -103,6 +107,9 @@ class HogDetector:
                 found.append(Detection(box, float(score), "hog"))
         return found
 
+    def part(self, by: str) -> Detector:
+        return self
+
 
 class YunetDetector:
     """OpenCV's YuNet (a 75 k-parameter CNN): finds faces HOG misses (turned, tilted, partly hidden)."""
@@ -132,6 +139,9 @@ class YunetDetector:
                 found.append(Detection(box, score, "yunet", eye_span < PROFILE_EYE_SPAN * w))
         return found
 
+    def part(self, by: str) -> Detector:
+        return self
+
 
 class HogThenYunet:
     """HOG's faces, then each YuNet face that overlaps none of them: every face either finds, once."""
@@ -140,6 +150,9 @@ class HogThenYunet:
 
     def __init__(self, hog: HogDetector, yunet: YunetDetector):
         self.hog, self.yunet = hog, yunet
+
+    def part(self, by: str) -> Detector:
+        return self.yunet if by == "yunet" else self.hog
 
     def detect(self, frame: np.ndarray, order: ColorOrder) -> list[Detection]:
         found = self.hog.detect(frame, order)
@@ -153,9 +166,9 @@ def detect_near(
     detector: Detector, frame: np.ndarray, order: ColorOrder, followed: list[Followed], working_width: int
 ) -> list[Detection]:
     """The faces found in the regions around `followed` (box, and which detector found it, in an earlier frame),
-    in frame pixels. Each is followed by the detector that found it: HOG follows a face HOG found, so YuNet
-    cannot swap in the half-hidden face of someone passing behind it (in passing_close that face hashes as a
-    third person), and following costs HOG alone."""
+    in frame pixels. Each is followed by the detector that found it: HOG follows the faces HOG found, so YuNet
+    cannot swap in the half-hidden face of someone passing behind one (in passing_close that face hashes as a
+    third person), and following those costs HOG alone."""
     height, width = frame.shape[:2]
     working_scale = min(1.0, working_width / width)
     found: list[Detection] = []
@@ -169,8 +182,7 @@ def detect_near(
             continue
         region = cv2.resize(frame[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
         candidates = []
-        part = getattr(detector, by, detector)  # hog+yunet's HOG or YuNet; a single detector is itself
-        for d in part.detect(region, order):
+        for d in detector.part(by).detect(region, order):
             if (inside := full_box(*d.box, scale, (y1 - y0, x1 - x0))) is not None:
                 candidates.append(replace(d, box=(x0 + inside[0], y0 + inside[1], x0 + inside[2], y0 + inside[3])))
         # Only the face it follows: new faces wait for the next whole search.
