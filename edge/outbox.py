@@ -91,7 +91,6 @@ class Outbox:
         self._full_said_at, self._full_unsaid = -1e9, 0  # when a full outbox was last said; drops since
         self._memory_dropped = 0  # held events dropped because the disk stayed full too long
         self._clock, self._hold_s = None, 0.0  # see hold_unsynchronized
-        self._restamp_due = False  # the clock was seen unsynchronised and restamp() has not run since
         self._synced_at: tuple[float, float, str] | None = None  # (wall, mono, boot) of the last re-stamp
         self.problem = ""  # what is wrong with the outbox now ("" when nothing)
         self.faults: list[dict] = []  # damaged or deleted files, most recent last (kept for health)
@@ -338,8 +337,8 @@ class Outbox:
 
     # --- reading and delivering ---
     def hold_unsynchronized(self, clock, seconds: float) -> None:
-        """Keep events stamped by an unsynchronised clock back for up to `seconds` while it stays so: if it
-        synchronises meanwhile, `restamp` corrects them before anyone sees them."""
+        """Keep events stamped by an unsynchronised clock back until `restamp` has corrected them, or for
+        `seconds` at most if the clock stays unsynchronised."""
         self._clock, self._hold_s = clock, seconds
 
     def oldest(self) -> tuple[str, str] | None:
@@ -355,10 +354,9 @@ class Outbox:
             conditions = [f"event_id NOT IN ({','.join('?' * len(left_out))})"] if left_out else []
             params: list = list(left_out)
             clock, hold = self._clock, self._hold_s
-            if clock is not None and clock.synchronized() is False:
-                self._restamp_due = True
-            # Until restamp() has run, not just until the clock turns: the daemon re-stamps between bursts.
-            if clock is not None and hold and self._restamp_due:
+            # A row of this boot that still has its monotonic time is not re-stamped yet, even if the clock has
+            # just turned synchronised: the daemon re-stamps between bursts. Hold it until then (or `hold` s).
+            if clock is not None and hold:
                 conditions.append("NOT (mono IS NOT NULL AND boot = ? AND mono > ?)")
                 params += [clock.boot, clock.mono() - hold]
             where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
@@ -394,7 +392,6 @@ class Outbox:
                     )
                 self._db.execute("COMMIT")
                 self._synced_at = (wall, mono, boot)
-                self._restamp_due = False
                 self._bytes = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM events").fetchone()[0]
             except sqlite3.Error as e:
                 self._rollback()
