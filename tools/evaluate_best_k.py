@@ -44,18 +44,19 @@ def label(k: int | None) -> str:
 
 def clip_rows(pipeline: FacePipeline, hasher: FaceHasher) -> list[str]:
     clip = [frame for _, frame in video_frames(DATA / "video" / "short_hamilton_clip.mp4")]
-    persons = []
+    persons, bursts = [], 0
     for phase in range(3):
         frames = clip[phase::3]
         for start in range(0, len(frames), 10):
             faces = pipeline.find_faces_in(frames[start : start + 10])
+            bursts += 1
             pipeline.embed([f for frame in faces for f in frame])
             persons += [p for p in group(faces, pipeline.threshold) if p.hashable]
     photo = pipeline.process(read_image(DATA / "faces" / "lin_manuel_miranda" / "1.png"))[0]
     reference = hasher.hash(photo.embedding)
     views = [len([s for s in p.sightings if s[2]]) for p in persons]
     rows = [
-        f"Clip: {len(persons)} persons hashed in 3 × {len(clip) // 30} bursts, trusted views per person: median "
+        f"Clip: {len(persons)} persons hashed in {bursts} bursts, trusted views per person: median "
         f"{statistics.median(views):.0f}, from {min(views)} to {max(views)}. Threshold {hasher.threshold}.",
         "",
         "| views averaged | burst against burst: median | max | pairs within threshold | against his photo: "
