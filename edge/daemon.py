@@ -178,7 +178,7 @@ class Runtime:
             "model": self.identity.model,
             "key_id": self.hasher.key.id,
             "camera": self.camera.state,
-            "broker": "connected" if self.link.connected.is_set() else (self.link.last_error or "connecting")[:300],
+            "broker": self.link.state[:300],
             "clock": {"synchronized": synchronized, "via": via, "restamped": self.stats["restamped"]},
             "threads": {"vision": self._vision.is_alive(), "publisher": self.link.alive},
             "last_trigger": {"kind": kind, "at": events.utc(at)} if kind else None,

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 MAX_INCOMING = 4096  # bytes: the broker drops anything larger for us (a trigger needs none)
 SAY_AGAIN_S = 300  # an unreachable broker is said when it happens and then every 5 minutes
+REFUSED_RETRY_S = 30.0  # a broker that refuses events (its ACL, a quota) is tried again this often
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ class BrokerLink:
         self._health_sent = False  # on this connection
         self._acked: dict[int, threading.Event] = {}
         self._flight: collections.deque[InFlight] = collections.deque()  # published, oldest first
-        self._early: set[int] = set()  # message ids acknowledged with no one waiting yet
+        self._early: dict[int, str] = {}  # message ids acknowledged with no one waiting yet: their refusal, or ""
+        self._refused: dict[int, str] = {}  # message ids the broker answered with a failure, and why
+        self.refusing = ""  # why the broker refuses this unit's events now ("" when it takes them)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.connected = threading.Event()
@@ -129,10 +132,13 @@ class BrokerLink:
 
     def _published(self, client, userdata, mid, reason, properties) -> None:
         # paho calls this holding its own message lock, so _lock is never held around a paho call
+        refusal = str(reason) if reason.is_failure else ""  # e.g. "Not authorized": mosquitto's ACL said no
         with self._lock:
             done = self._acked.get(mid)
             if done is None:
-                self._early.add(mid)  # acknowledged before _deliver could register it (or not an event)
+                self._early[mid] = refusal  # acknowledged before _publish could register it (or not an event)
+            elif refusal:
+                self._refused[mid] = refusal
         if done:
             done.set()
 
@@ -154,6 +160,13 @@ class BrokerLink:
         )
         self.client.loop_start()
         self._thread.start()
+
+    @property
+    def state(self) -> str:
+        """For health: connected, or why not (or why the broker refuses what it is sent)."""
+        if self.connected.is_set():
+            return self.refusing or "connected"
+        return self.last_error or "connecting"
 
     @property
     def alive(self) -> bool:
@@ -191,8 +204,31 @@ class BrokerLink:
             sent = self._flight.popleft()
             with self._lock:
                 self._acked.pop(sent.mid, None)
+                refusal = self._refused.pop(sent.mid, None)
+            if refusal:
+                self._keep_refused(refusal)
+                return
+            self.refusing = ""
             self.outbox.delete(sent.event_id)  # if the disk refuses, the outbox keeps it from being sent again
             self._on_delivered(json.loads(sent.body))
+
+    def _keep_refused(self, refusal: str) -> None:
+        """A PUBACK with a failure is not a delivery: the event stays in the outbox, and the window goes again
+        later, in order (what the broker took meanwhile comes twice, with its id)."""
+        with self._lock:
+            for sent in self._flight:
+                self._acked.pop(sent.mid, None)
+                self._refused.pop(sent.mid, None)
+        self._flight.clear()
+        said = self.refusing
+        self.refusing = (
+            f"connected, but the broker refuses this unit's events on {self.topics.events} ({refusal}): they "
+            f"wait in the outbox and go again every {REFUSED_RETRY_S:.0f} s. Check that the broker's ACL lets "
+            "this unit's account publish there (docs/BROKER.md)"
+        )
+        if self.refusing != said:
+            log.error("%s", self.refusing)
+        self._stop.wait(REFUSED_RETRY_S)
 
     def _publish(self, event_id: str, body: str) -> InFlight:
         done = threading.Event()
@@ -201,6 +237,8 @@ class BrokerLink:
         info = self.client.publish(self.topics.events, body, qos=1)
         with self._lock:
             if info.mid in self._early:
+                if refusal := self._early.pop(info.mid):
+                    self._refused[info.mid] = refusal
                 done.set()
             self._acked[info.mid] = done
         return InFlight(event_id, body, info.mid, done)

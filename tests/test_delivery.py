@@ -66,3 +66,39 @@ def test_events_in_flight_stay_in_the_outbox_until_the_broker_acknowledges_them(
         broker.resume()
         unit.stop(flush_seconds=0)
     assert [e["event_id"] for e in delivered] == ids
+
+
+def test_events_the_broker_refuses_stay_in_the_outbox_and_go_once_it_takes_them(tmp_path, monkeypatch):
+    """mosquitto answers a publish its ACL forbids with a PUBACK that says "Not authorized": that is not a
+    delivery. Before, the unit deleted such events as delivered, and a wrong ACL lost every one."""
+    import signal
+
+    from servers import Broker
+
+    import edge.mqtt
+
+    monkeypatch.setattr(edge.mqtt, "REFUSED_RETRY_S", 0.5)
+    acl = tmp_path / "acl"
+    acl.write_text("topic read #\ntopic write traceon/+/+/+/status\ntopic write traceon/+/+/+/health\n")
+    broker = Broker(tmp_path, extra=f"acl_file {acl}\n")
+    broker.start()
+    outbox, ids = filled(tmp_path, 5)
+    subscriber = Subscriber(broker.port, TOPICS.events, "refusal-watch")
+    delivered: list[dict] = []
+    unit = link(outbox, broker.port, 20, delivered)
+    unit.start()
+    try:
+        assert wait_until(lambda: "Not authorized" in unit.state, 10), unit.state
+        assert "ACL" in unit.state and "wait in the outbox" in unit.state
+        assert outbox.depth() == 5 and delivered == []
+        acl.write_text(acl.read_text() + "topic write traceon/+/+/+/events\n")
+        broker.process.send_signal(signal.SIGHUP)  # mosquitto reads its ACL again
+        assert wait_until(lambda: outbox.depth() == 0, 20)
+        assert subscriber.wait_for(lambda s: len(s.events()) == 5, 10)
+        assert unit.state == "connected"  # health no longer says the broker refuses
+    finally:
+        unit.stop(flush_seconds=0)
+        subscriber.close()
+        broker.stop()
+    assert [e["event_id"] for e in delivered] == ids
+    assert [e["event_id"] for e in subscriber.events()] == ids
