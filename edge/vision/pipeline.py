@@ -96,11 +96,13 @@ class FacePipeline:
         self, frame: np.ndarray, order: ColorOrder, detector: Detector, aligner: Aligner, near: list[Followed] | None
     ) -> list[Face]:
         frame = check_frame(frame)
-        rgb = to_rgb(frame, order)
         if near is None:
             detections = detector.detect(frame, order)
         else:
             detections = detect_near(detector, frame, order, near, self.settings.working_width)
+        if not detections:
+            return []  # most frames of a doorway: no full-size colour copy for them
+        rgb = to_rgb(frame, order)
         faces = []
         for detection in detections:
             shape = aligner.landmarks(rgb, detection.box)
