@@ -64,11 +64,16 @@ class Burst:
     faces: BurstFaces = field(repr=False)  # its frames, and their faces being found while the burst is taken
 
 
+def frames_follow_on(cfg: Config) -> bool:
+    """A camera or a recording: each frame follows the last. A folder of photos holds unrelated pictures, where
+    a face's place in one says nothing of the next: each is searched whole, and no box continues a track."""
+    return cfg.source.kind != "images"
+
+
 def vision_settings(cfg: Config) -> VisionSettings:
     v = cfg.vision
     min_score = getattr(v.detector, "min_score", VisionSettings.min_score)
-    # A folder of photos: unrelated pictures, a face's place in one says nothing of the next. Search each whole.
-    every = 1 if cfg.source.kind == "images" else v.search_every
+    every = v.search_every if frames_follow_on(cfg) else 1
     return VisionSettings(v.working_width, v.upsample, v.threads, v.detector.kind, min_score, v.workers, every)
 
 
@@ -106,7 +111,7 @@ class Runtime:
             self.pipeline = FacePipeline(vision_settings(cfg), detector=parts.detector)
             self._stack.callback(self.pipeline.close)
             self.hasher = FaceHasher(load_key(cfg.facehash.key_file), load_scheme(), cfg.facehash.bits)
-            self.rules = TrustRules(min_face_size=v.min_face_size, continuity=cfg.source.kind != "images")
+            self.rules = TrustRules(min_face_size=v.min_face_size, continuity=frames_follow_on(cfg))
             self.identity = events.Identity(
                 cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device, self.pipeline.files.model_id
             )
