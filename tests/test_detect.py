@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import need_data
+from lfw import nearest_centre
 
 from edge.vision import FacePipeline, VisionSettings
 from edge.vision.detect import HogThenYunet, iou
@@ -73,11 +74,6 @@ HOG_MISSES = [  # lfw_dev photos where HOG (colour, upsample 0) finds no face
 ]
 
 
-def central(faces, frame):
-    height, width = frame.shape[:2]
-    return min(faces, key=lambda f: (f.box[0] + f.box[2] - width) ** 2 + (f.box[1] + f.box[3] - height) ** 2)
-
-
 @pytest.mark.parametrize("photo", HOG_MISSES)
 def test_a_face_hog_misses_is_found_by_the_combination_and_matches_its_person(pipelines, photo):
     path = need_data("lfw_dev", "images", *photo.split("/"))
@@ -85,7 +81,7 @@ def test_a_face_hog_misses_is_found_by_the_combination_and_matches_its_person(pi
     assert pipelines["hog"].process(frame) == []
     (found,) = pipelines["hog+yunet"].process(frame)
     others = [read_image(p) for p in sorted(path.parent.glob("*.jpg")) if p != path]
-    similarities = [float(found.embedding @ central(pipelines["hog"].process(f), f).embedding) for f in others]
+    similarities = [float(found.embedding @ nearest_centre(pipelines["hog"].process(f), f).embedding) for f in others]
     assert others and min(similarities) >= pipelines["hog"].threshold, similarities
 
 

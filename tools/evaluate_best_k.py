@@ -26,6 +26,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from lfw import nearest_centre  # noqa: E402
 
 from edge import facehash  # noqa: E402
 from edge.config import Vision  # noqa: E402
@@ -97,8 +100,7 @@ def lfw_people(pipeline: FacePipeline, least: int) -> dict[str, list]:
             frame = read_image(path)
             found = pipeline.process(frame)
             if found:
-                h, w = frame.shape[:2]
-                faces.append(min(found, key=lambda f: abs(f.box[0] + f.box[2] - w) + abs(f.box[1] + f.box[3] - h)))
+                faces.append(nearest_centre(found, frame))
         people[folder.name] = faces
     return people
 

@@ -50,14 +50,20 @@ def read_pairs(path: Path = DEFAULT_PAIRS) -> list[Pair]:
     return pairs
 
 
+def nearest_centre(found: list, frame: np.ndarray):
+    """Of detections or faces (anything with a `box`), the one nearest the photo's centre: LFW centres the named
+    person."""
+    h, w = frame.shape[:2]
+    return min(found, key=lambda d: (d.box[0] + d.box[2] - w) ** 2 + (d.box[1] + d.box[3] - h) ** 2)
+
+
 def central_chip(path: Path, detector: Detector, aligner: Aligner) -> np.ndarray | None:
-    """The aligned chip of the face nearest the photo's centre (LFW centres the named person)."""
+    """The aligned chip of the face nearest the photo's centre."""
     frame = read_image(path)
     detections = detector.detect(frame, "bgr")
     if not detections:
         return None
-    h, w = frame.shape[:2]
-    best = min(detections, key=lambda d: (d.box[0] + d.box[2] - w) ** 2 + (d.box[1] + d.box[3] - h) ** 2)
+    best = nearest_centre(detections, frame)
     rgb = to_rgb(frame, "bgr")
     return aligner.chip(rgb, aligner.landmarks(rgb, best.box))
 
