@@ -171,7 +171,7 @@ class BurstFaces:
                     return
                 if (error := done.exception()) is not None:
                     raise error  # the burst fails with it: searching on would be thrown away
-                running = pool.submit(find, frame, order, [(face.box, face.by) for face in done.result()])
+                running = pool.submit(find, frame, order, followed(done.result()))
                 started.append(running)
                 running.add_done_callback(lambda r: _pass_on(r, found))
             except BaseException as error:  # e.g. the pipeline closed meanwhile: never leave `found` pending
@@ -187,8 +187,7 @@ class BurstFaces:
             return [found.result() for found in self._found]
         faces: list[list[Face]] = []
         for index, frame in enumerate(self._frames):
-            searched = faces[index - index % self._every] if index % self._every else None
-            near = None if searched is None else [(face.box, face.by) for face in searched]
+            near = followed(faces[index - index % self._every]) if index % self._every else None
             faces.append(self._pipeline._find_here(frame, self._order, near))
         return faces
 
@@ -196,6 +195,11 @@ class BurstFaces:
         """Nobody will read these faces: free the workers for the bursts that wait."""
         for found in [*self._found, *self._started]:
             found.cancel()
+
+
+def followed(faces: list[Face]) -> list[Followed]:
+    """What the frames after a whole search look for: each face's box, and the detector that found it."""
+    return [(face.box, face.by) for face in faces]
 
 
 def _pass_on(source: Future, target: Future) -> None:
