@@ -6,11 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge import __version__, broker
-from edge.commands import deploy as deploy_defaults
-from edge.config import EX_CONFIG, ConfigError
-from edge.errors import TraceonError
-from edge.facehash import load_key, write_key_file
+from edge import __version__
+from edge.core import broker
+from edge.core.errors import TraceonError
+from edge.core.facehash import load_key, write_key_file
+from edge.field import deploy as deploy_defaults
+from edge.unit.config import EX_CONFIG, ConfigError
 
 UNIT_MODULES = {"cv2", "dlib", "ai_edge_litert", "tflite_runtime", "PIL", "gpiozero"}  # the `[unit]` extra
 
@@ -194,8 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _deploy(args) -> int:
-    from edge import config
-    from edge.commands import deploy
+    from edge.field import deploy
+    from edge.unit import config
 
     if args.hosts_file:
         if len(args.targets) > 1:
@@ -220,37 +221,39 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "embed":
-            from edge.commands import embed
-            from edge.vision import VisionSettings
+            from edge.unit import embed_files
+            from edge.unit.vision import VisionSettings
 
             settings = VisionSettings(args.working_width, args.upsample, args.threads, args.detector)
             key = load_key(args.key_file) if args.key_file else None
             if args.one_person:
                 if key is None:
                     raise ConfigError("--one-person makes a FaceHash: give the deployment's key with --key-file")
-                return embed.one_person(args.paths, settings, key)
-            return embed.run(args.paths, settings, args.every, args.jobs, key=key, raw_embeddings=args.raw_embeddings)
-        if args.command in ("collect", "trace", "upgrade-db"):
-            from edge.commands import tracing
-
-            return {"collect": tracing.collect, "trace": tracing.trace, "upgrade-db": tracing.upgrade_db}[args.command](
-                args
+                return embed_files.one_person(args.paths, settings, key)
+            return embed_files.run(
+                args.paths, settings, args.every, args.jobs, key=key, raw_embeddings=args.raw_embeddings
             )
+        if args.command in ("collect", "trace", "upgrade-db"):
+            from edge.tracer import commands
+
+            return {"collect": commands.collect, "trace": commands.trace, "upgrade-db": commands.upgrade_db}[
+                args.command
+            ](args)
         if args.command == "deploy":
             return _deploy(args)
         if args.command == "watch":
-            from edge.commands import watch
+            from edge.field import watch
 
             return watch.watch(broker.settings(args), args.site)
         if args.command == "install-config":
-            from edge.commands import install_config
+            from edge.field import install_config
 
             return install_config.main(args)
         if args.command == "status":
             import json
 
-            from edge import config
-            from edge.commands import status
+            from edge.field import status
+            from edge.unit import config
 
             try:
                 report = status.collect(args.config)
@@ -260,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(report, indent=2) if args.json else status.render(report))
             return 0
         if args.command in ("run", "check-config"):
-            from edge import config
+            from edge.unit import config
 
             path = args.config
             if args.command == "check-config" and str(path) == "-":  # install-config, as the service user
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "check-config":
                 print(f"{path}: valid (fingerprint {config.fingerprint(path)})")
                 return 0
-            from edge import daemon
+            from edge.unit import daemon
 
             return daemon.run(path, print_events=args.print_events)
         if args.command == "keygen":

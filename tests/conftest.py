@@ -22,7 +22,7 @@ def need_data(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def pipeline():
-    from edge.vision import FacePipeline
+    from edge.unit.vision import FacePipeline
 
     return FacePipeline()
 
@@ -30,7 +30,7 @@ def pipeline():
 @pytest.fixture(scope="session")
 def embeddings(pipeline):
     """The int8 embedding of the face in each sample photo of faces/, by 'person/n.ext'."""
-    from edge.vision.media import read_image
+    from edge.unit.vision.media import read_image
 
     folder = need_data("faces")
     return {
@@ -183,8 +183,8 @@ def passing_close(frames: int = 20) -> tuple[list, list[dict[str, int]]]:
     import cv2
     import numpy as np
 
-    from edge.vision import FacePipeline, VisionSettings
-    from edge.vision.media import read_image
+    from edge.unit.vision import FacePipeline, VisionSettings
+    from edge.unit.vision.media import read_image
 
     pipeline = FacePipeline(VisionSettings(detector="hog"))
 

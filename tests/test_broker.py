@@ -15,10 +15,10 @@ import pytest
 from conftest import ROOT, Broker, wait_until
 from test_faults import sample_event
 
-from edge import config
-from edge.mqtt import BrokerLink
-from edge.outbox import Outbox
-from edge.topics import Topics
+from edge.core.topics import Topics
+from edge.unit import config
+from edge.unit.outbox import Outbox
+from edge.unit.uplink import BrokerLink
 
 UNIT_A, UNIT_B = "s1/door/unit-a", "s1/hall/unit-b"
 ACCOUNTS = [UNIT_A, UNIT_B, "collector-1", "collector-2", "operator"]
@@ -186,7 +186,7 @@ def test_only_the_operator_triggers_and_a_retained_trigger_is_ignored(tmp_path, 
 
 
 def test_a_second_client_with_the_units_client_id_does_not_throw_it_off(tmp_path, locked, caplog):
-    caplog.set_level(logging.INFO, "edge.mqtt")
+    caplog.set_level(logging.INFO, "edge.unit.uplink")
     collector = Account(locked.port, "collector-1", "traceon/+/+/+/events")
     assert collector.ready.wait(10)
     link, outbox = unit_link(tmp_path, locked.port, UNIT_A)

@@ -13,8 +13,8 @@ from conftest import Subscriber, wait_until
 from test_daemon import InThread, pending_ids
 from test_faults import unit_config
 
-from edge import events
-from edge.clock import boot_id
+from edge.core import events
+from edge.unit.clock import boot_id
 
 DAY = 86_400.0
 

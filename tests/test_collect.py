@@ -16,11 +16,12 @@ import pytest
 from conftest import Broker, Postgres, make_certificates, tls_listener
 from test_tracing import KEY, NOW, SINCE, STRIDE, checked, event_of
 
-from edge import config, events, facehash
-from edge.mqtt import BrokerLink
-from edge.outbox import Outbox
-from edge.topics import Topics
+from edge.core import events, facehash
+from edge.core.topics import Topics
 from edge.tracer import store, trace
+from edge.unit import config
+from edge.unit.outbox import Outbox
+from edge.unit.uplink import BrokerLink
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from edge import config, facehash
+from edge.core import facehash
+from edge.unit import config
 
 BASE = """
 unit: {site: s1, checkpoint: door, device: d1}

@@ -15,11 +15,11 @@ import time
 
 from conftest import Broker, Subscriber, make_certificates, need_data, passing_close, tls_listener, wait_until
 
-from edge import events, facehash
-from edge.daemon import Daemon, Parts
-from edge.vision import FacePipeline
-from edge.vision.media import read_image
-from edge.vision.pipeline import settings_detector
+from edge.core import events, facehash
+from edge.unit.daemon import Daemon, Parts
+from edge.unit.vision import FacePipeline
+from edge.unit.vision.media import read_image
+from edge.unit.vision.pipeline import settings_detector
 
 JPEG, PNG = b"\xff\xd8\xff", b"\x89PNG"
 FLOATS = re.compile(rb"\[\s*-?\d+\.\d+(e-?\d+)?(\s*,\s*-?\d+\.\d+(e-?\d+)?){7,}")  # 8 or more floats in a row
@@ -223,7 +223,7 @@ def test_sighup_with_a_bad_config_keeps_the_old_one_and_a_good_one_applies(tmp_p
         tmp_path, broker.port, "{kind: manual}", f"{{kind: images, path: {folder}, loop: true}}", upsample=0
     )
     health = Subscriber(broker.port, "traceon/+/+/+/health", "health-watch")
-    from edge import config
+    from edge.unit import config
 
     old = config.fingerprint(path)
     unit = subprocess.Popen(

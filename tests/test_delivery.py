@@ -7,10 +7,10 @@ import uuid
 from conftest import Subscriber, wait_until
 from servers import DelayRelay
 
-from edge.config import Mqtt
-from edge.mqtt import BrokerLink
-from edge.outbox import Outbox
-from edge.topics import Topics
+from edge.core.topics import Topics
+from edge.unit.config import Mqtt
+from edge.unit.outbox import Outbox
+from edge.unit.uplink import BrokerLink
 
 TOPICS = Topics("traceon", "s1", "door", "d1")
 
@@ -75,7 +75,7 @@ def test_events_the_broker_refuses_stay_in_the_outbox_and_go_once_it_takes_them(
 
     from servers import Broker
 
-    import edge.mqtt
+    import edge.unit.uplink
 
     monkeypatch.setattr(edge.mqtt, "REFUSED_RETRY_S", 0.5)
     acl = tmp_path / "acl"

@@ -22,8 +22,8 @@ import pytest
 from conftest import Subscriber, free_port
 from test_daemon import faces_folder, write_config
 
-from edge import config
-from edge.commands import deploy, install_config
+from edge.field import deploy, install_config
+from edge.unit import config
 
 SSHD = Path("/usr/sbin/sshd")
 CLI = [sys.executable, "-m", "edge.cli"]

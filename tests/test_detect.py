@@ -8,9 +8,9 @@ import pytest
 from conftest import need_data
 from lfw import nearest_centre
 
-from edge.vision import FacePipeline, VisionSettings
-from edge.vision.detect import HogThenYunet, iou
-from edge.vision.media import read_image
+from edge.unit.vision import FacePipeline, VisionSettings
+from edge.unit.vision.detect import HogThenYunet, iou
+from edge.unit.vision.media import read_image
 
 KINDS = ("hog", "yunet", "hog+yunet")
 

@@ -14,13 +14,13 @@ import pytest
 from conftest import need_data
 from PIL import Image
 
-from edge.commands import embed
-from edge.vision import VisionSettings
+from edge.unit import embed_files
+from edge.unit.vision import VisionSettings
 
 
 def run_embed(paths, **kw) -> tuple[int, list[dict]]:
     out = io.StringIO()
-    status = embed.run(paths, VisionSettings(), out=out, **kw)
+    status = embed_files.run(paths, VisionSettings(), out=out, **kw)
     return status, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -145,7 +145,7 @@ def test_the_command_line_with_jobs_gives_the_same_lines_in_the_same_order(tmp_p
 
 
 def test_with_a_key_the_lines_carry_facehashes_and_no_embeddings_unless_asked(tmp_path):
-    from edge import facehash
+    from edge.core import facehash
 
     key_path = tmp_path / "unit.key"
     key = facehash.write_key_file(key_path)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge import facehash
-from edge.facehash import FaceHash, FaceHasher, FaceHashError, Key, KeyFileError
+from edge.core import facehash
+from edge.core.facehash import FaceHash, FaceHasher, FaceHashError, Key, KeyFileError
 
 SCHEME = facehash.load_scheme()
 LENGTHS = sorted(int(b) for b in SCHEME["thresholds"])

@@ -27,10 +27,11 @@ import pytest
 from conftest import Broker, Subscriber, free_port, make_certificates, tls_listener, wait_until
 from test_daemon import faces_folder, pending_ids, write_config
 
-from edge import config, events
-from edge.mqtt import BrokerLink
-from edge.outbox import Outbox
-from edge.topics import Topics
+from edge.core import events
+from edge.core.topics import Topics
+from edge.unit import config
+from edge.unit.outbox import Outbox
+from edge.unit.uplink import BrokerLink
 
 COMMITTED = re.compile(r"event ([0-9a-f-]{36}) committed")
 RESULTS: list[tuple] = []  # (scenario, committed, delivered, twice, lost, note): printed at the end
@@ -208,7 +209,7 @@ def test_acknowledgements_of_other_messages_during_a_publish_never_stall_deliver
 
 @pytest.mark.parametrize("why", ["nothing listens", "its certificate is from another CA"])
 def test_a_broker_that_cannot_be_reached_is_said_at_once_then_not_at_every_retry(tmp_path, caplog, why):
-    caplog.set_level(logging.ERROR, "edge.mqtt")
+    caplog.set_level(logging.ERROR, "edge.unit.uplink")
     settings = config.Mqtt(host="127.0.0.1", port=free_port(), keepalive=5)
     server = None
     if why != "nothing listens":

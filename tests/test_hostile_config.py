@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_config import files, text  # noqa: F401  (files is a fixture)
 
-from edge import config
+from edge.unit import config
 
 SECOND = 1.0
 SEEN: Counter = Counter()  # outcome -> count, printed by the last test

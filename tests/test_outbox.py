@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from edge.outbox import Outbox
+from edge.unit.outbox import Outbox
 
 
 def event(n: int, size: int = 0) -> dict:
@@ -68,7 +68,7 @@ def test_an_event_committed_after_the_sync_but_made_before_it_is_restamped_too(t
     """The vision thread may still be working on a burst captured before the clock synchronised."""
     import json
 
-    from edge import events
+    from edge.core import events
 
     box = Outbox(tmp_path / "o.sqlite", 100, 10**6)
     stale = {**event(0), "started_at": events.utc(1e9), "ended_at": events.utc(1e9 + 0.5), "clock": "unsynchronized"}
@@ -95,7 +95,7 @@ def test_held_events_wait_for_their_restamp_not_only_for_the_clock(tmp_path):
     moment the events it held must not slip out still marked unsynchronised."""
     import json
 
-    from edge import events
+    from edge.core import events
 
     class Clock:
         boot, synced = "boot-1", False

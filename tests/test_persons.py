@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from conftest import need_data, passing_close
 
-from edge import facehash
-from edge.facehash import FaceHasher, Key
-from edge.persons import TrustRules, group
-from edge.vision import FacePipeline, VisionSettings
-from edge.vision.media import read_image, video_frames
+from edge.core import facehash
+from edge.core.facehash import FaceHasher, Key
+from edge.unit.persons import TrustRules, group
+from edge.unit.vision import FacePipeline, VisionSettings
+from edge.unit.vision.media import read_image, video_frames
 
 KEY = Key(b"persons test key, not for units!")
 
@@ -185,7 +185,7 @@ def test_a_view_that_only_just_passes_several_gates_is_counted_not_hashed(pipeli
 
 
 def test_the_embedding_of_the_best_views_averages_only_the_heaviest_trusted_ones(pipeline):
-    from edge.persons import Person, weight
+    from edge.unit.persons import Person, weight
 
     faces = [pipeline.process(read_image(need_data("faces", "kit_harington", f"{n}.jpg")))[0] for n in (1, 2, 3)]
     person = Person([(i, f, True) for i, f in enumerate(faces)])

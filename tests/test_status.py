@@ -9,8 +9,9 @@ import time
 
 from test_daemon import InThread, photos_on_demand
 
-from edge import config, events
-from edge.commands import status
+from edge.core import events, health_file
+from edge.field import status
+from edge.unit import config
 
 
 def test_status_reports_a_running_unit(tmp_path, broker):
@@ -58,11 +59,11 @@ def test_status_tells_a_killed_or_hung_daemon_by_the_age_of_its_last_report(tmp_
     path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
     cfg = config.load(path)
     report = {"state": "running", "at": events.utc(time.time() - 60), "config": "x"}  # health_every is 1 s
-    events.save_health(events.health_path(cfg.outbox.path), report)
+    health_file.save(health_file.path_beside(cfg.outbox.path), report)
     assert status.collect(path)["daemon"] == "not running"
-    events.save_health(events.health_path(cfg.outbox.path), {**report, "at": events.utc(time.time())})
+    health_file.save(health_file.path_beside(cfg.outbox.path), {**report, "at": events.utc(time.time())})
     assert status.collect(path)["daemon"] == "running"
-    events.health_path(cfg.outbox.path).write_text("{not json")
+    health_file.path_beside(cfg.outbox.path).write_text("{not json")
     assert status.collect(path)["daemon"] == "unknown"
 
 
@@ -72,7 +73,7 @@ def test_a_hostile_health_file_never_blocks_status_and_a_planted_link_is_not_fol
     from conftest import free_port
 
     path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
-    health = events.health_path(config.load(path).outbox.path)
+    health = health_file.path_beside(config.load(path).outbox.path)
     os.mkfifo(health)  # a reader that opened it normally would wait for a writer forever
     fifo = status.collect(path)
     health.unlink()
@@ -83,5 +84,5 @@ def test_a_hostile_health_file_never_blocks_status_and_a_planted_link_is_not_fol
     victim = tmp_path / "victim"
     victim.write_text("kept")
     health.with_name(health.name + ".part").symlink_to(victim)
-    events.save_health(health, {"state": "running", "at": events.utc(time.time())})
+    health_file.save(health, {"state": "running", "at": events.utc(time.time())})
     assert victim.read_text() == "kept" and status.collect(path)["daemon"] == "running"

@@ -17,7 +17,7 @@ from conftest import ROOT, need_data
 from PIL import Image
 from test_tracing import KEY, checked, event_of
 
-from edge import facehash
+from edge.core import facehash
 from edge.tracer import report, store
 
 CHROMIUM_FLAGS = [

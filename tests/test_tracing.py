@@ -16,9 +16,9 @@ from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge import events, facehash
-from edge.facehash import FaceHasher, Key
-from edge.tracer import intake, operating, store, trace
+from edge.core import events, facehash
+from edge.core.facehash import FaceHasher, Key
+from edge.tracer import intake, operating_point, store, trace
 
 KEY = Key(b"contact tracing test key........")
 T0 = float((int(time.time()) // 3600 - 48) * 3600)  # two days ago on the hour: inside a collector's retention
@@ -159,16 +159,16 @@ def test_one_line_per_contact_person_per_visit(db, hasher, embeddings):
 
 
 def test_the_threshold_follows_the_expected_false_sightings_over_the_rows_searched():
-    small = operating.choose(1024, 100)
-    large = operating.choose(1024, 1_000_000)
+    small = operating_point.choose(1024, 100)
+    large = operating_point.choose(1024, 1_000_000)
     assert large.distance < small.distance  # more rows, stricter threshold
     assert large.expected_false <= 1.0 and small.expected_false <= 1.0
-    assert operating.choose(1024, 1_000_000, max_false=10).distance > large.distance
-    assert operating.choose(1024, 10).capped  # a handful of rows may not accept 10 % strangers
-    two = operating.choose(1024, 1_000_000, codes=2)
+    assert operating_point.choose(1024, 1_000_000, max_false=10).distance > large.distance
+    assert operating_point.choose(1024, 10).capped  # a handful of rows may not accept 10 % strangers
+    two = operating_point.choose(1024, 1_000_000, codes=2)
     assert two.distance <= large.distance and two.expected_false <= 1.0  # each code spends half the budget
-    assert operating.choose(1024, 1_000_000, photos=3).tar > large.tar  # a stronger query finds more
-    fixed = operating.choose(1024, 5000, far=1e-4)
+    assert operating_point.choose(1024, 1_000_000, photos=3).tar > large.tar  # a stronger query finds more
+    fixed = operating_point.choose(1024, 5000, far=1e-4)
     assert fixed.far <= 1e-4 and abs(fixed.expected_false - 5000 * fixed.far) < 1e-9
 
 
@@ -303,8 +303,8 @@ def test_importing_the_tracer_side_loads_no_vision_module():
     code = (
         "import sys; import edge.cli, edge.commands.tracing, edge.commands.watch, edge.tracer.report; "
         "heavy = ('cv2', 'dlib', 'ai_edge_litert', 'tflite_runtime', 'gpiozero', 'PIL'); "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(('edge.vision', "
-        "'edge.persons', 'edge.daemon', 'edge.sources', 'edge.triggers'))))"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(('edge.unit.vision', "
+        "'edge.unit.persons', 'edge.unit.daemon', 'edge.unit.sources', 'edge.unit.triggers'))))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert loaded.stdout.strip() == "[]"

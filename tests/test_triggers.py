@@ -6,9 +6,9 @@ import time
 
 from conftest import need_data
 
-from edge.config import PirTrigger
-from edge.triggers import MotionDetector, PirSensor, TriggerInbox
-from edge.vision.media import video_frames
+from edge.unit.config import PirTrigger
+from edge.unit.triggers import MotionDetector, PirSensor, TriggerInbox
+from edge.unit.vision.media import video_frames
 
 
 def test_a_pir_pulse_fires_once_and_extra_pulses_coalesce():

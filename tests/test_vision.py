@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import need_data
 
-from edge.errors import FrameError
-from edge.vision.frame import check_frame
-from edge.vision.media import read_image
+from edge.core.errors import FrameError
+from edge.unit.vision.frame import check_frame
+from edge.unit.vision.media import read_image
 
 DLIB_THRESHOLD = 0.6  # dlib's published same-person rule: Euclidean distance of raw descriptors < 0.6
 
@@ -57,7 +57,7 @@ def test_int8_embeddings_are_unit_length_and_close_to_dlib(faces_of_photos, dlib
 
 
 def test_boxes_are_in_full_resolution_pixels_whatever_the_working_width(pipeline):
-    from edge.vision import FacePipeline, VisionSettings
+    from edge.unit.vision import FacePipeline, VisionSettings
 
     frame = read_image(need_data("faces", "barack_obama", "3.jpg"))
     narrow = FacePipeline(VisionSettings(working_width=320))
@@ -111,7 +111,7 @@ def test_a_burst_embeds_in_one_batch_like_one_by_one(pipeline):
 
 
 def test_faces_found_by_several_threads_are_those_found_one_frame_at_a_time(pipeline):
-    from edge.vision import FacePipeline, VisionSettings
+    from edge.unit.vision import FacePipeline, VisionSettings
 
     frames = [read_image(p) for p in face_photos()[:8]] + [read_image(need_data("scenes", "two_people.jpg"))]
     threaded = FacePipeline(VisionSettings(workers=2))
@@ -126,7 +126,7 @@ def test_faces_found_by_several_threads_are_those_found_one_frame_at_a_time(pipe
 
 
 def boxes_per_frame(frames, **settings) -> list[list[tuple]]:
-    from edge.vision import FacePipeline, VisionSettings
+    from edge.unit.vision import FacePipeline, VisionSettings
 
     pipeline = FacePipeline(VisionSettings(**settings))
     try:
@@ -138,8 +138,8 @@ def boxes_per_frame(frames, **settings) -> list[list[tuple]]:
 def test_frames_between_whole_searches_find_the_faces_near_those_found(pipeline):
     from conftest import passing_close
 
-    from edge.vision import FacePipeline, VisionSettings
-    from edge.vision.detect import iou
+    from edge.unit.vision import FacePipeline, VisionSettings
+    from edge.unit.vision.detect import iou
 
     frames, truth = passing_close()  # heads move 0.3 of a face a frame, and hide each other as they pass
     searching = FacePipeline(VisionSettings(search_every=3, workers=2))
@@ -179,7 +179,7 @@ def test_a_burst_read_and_let_go_frees_its_frames_at_once():
     import gc
     import weakref
 
-    from edge.vision import FacePipeline, VisionSettings
+    from edge.unit.vision import FacePipeline, VisionSettings
 
     photo = read_image(need_data("faces", "barack_obama", "1.jpg"))
     pipeline = FacePipeline(VisionSettings(search_every=3, workers=2))
@@ -206,7 +206,7 @@ class Watched:
     fail = False
 
     def __init__(self, settings, model):
-        from edge.vision.pipeline import settings_detector
+        from edge.unit.vision.pipeline import settings_detector
 
         self.real = settings_detector(settings, model)
 
@@ -236,7 +236,7 @@ class Watched:
 
 
 def watched_pipeline():
-    from edge.vision import FacePipeline, VisionSettings
+    from edge.unit.vision import FacePipeline, VisionSettings
 
     return FacePipeline(VisionSettings(search_every=3, workers=2), detector=Watched)
 

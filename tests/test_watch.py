@@ -11,8 +11,8 @@ import time
 
 from test_daemon import InThread, photos_on_demand
 
-from edge import config
-from edge.commands.watch import SILENT_AFTER_S, Board
+from edge.field.watch import SILENT_AFTER_S, Board
+from edge.unit import config
 
 
 def test_watch_prints_each_unit_change_and_event_as_it_arrives(tmp_path, broker):

@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench_embed import frame_with_face  # noqa: E402
 
-from edge import facehash  # noqa: E402
-from edge.config import Vision  # noqa: E402
-from edge.persons import group  # noqa: E402
-from edge.vision import FacePipeline, VisionSettings  # noqa: E402
+from edge.core import facehash  # noqa: E402
+from edge.unit.config import Vision  # noqa: E402
+from edge.unit.persons import group  # noqa: E402
+from edge.unit.vision import FacePipeline, VisionSettings  # noqa: E402
 
 
 def free_port() -> int:

@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from servers import Broker, DelayRelay  # noqa: E402
 
-from edge.config import Mqtt  # noqa: E402
-from edge.mqtt import BrokerLink  # noqa: E402
-from edge.outbox import Outbox  # noqa: E402
-from edge.topics import Topics  # noqa: E402
+from edge.core.topics import Topics  # noqa: E402
+from edge.unit.config import Mqtt  # noqa: E402
+from edge.unit.outbox import Outbox  # noqa: E402
+from edge.unit.uplink import BrokerLink  # noqa: E402
 
 
 def drain(broker: Broker, delay: float, window: int, count: int, folder: Path) -> tuple[float, bool]:
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=400)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    logging.getLogger("edge.mqtt").setLevel(logging.CRITICAL)  # the bench's empty health report is refused
+    logging.getLogger("edge.unit.uplink").setLevel(logging.CRITICAL)  # the bench's empty health report is refused
     with tempfile.TemporaryDirectory() as tmp:
         broker = Broker(Path(tmp))
         broker.start()

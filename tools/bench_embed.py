@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from edge.vision import FacePipeline, VisionSettings  # noqa: E402
-from edge.vision.embed import Embedder  # noqa: E402
-from edge.vision.frame import to_gray  # noqa: E402
-from edge.vision.media import read_image  # noqa: E402
+from edge.unit.vision import FacePipeline, VisionSettings  # noqa: E402
+from edge.unit.vision.embedder import Embedder  # noqa: E402
+from edge.unit.vision.frame import to_gray  # noqa: E402
+from edge.unit.vision.media import read_image  # noqa: E402
 
 FACES = ROOT.parent / "shared" / "data" / "faces"
 DETECTORS = ("hog", "yunet", "hog+yunet")
@@ -105,7 +105,7 @@ def process_pool_ms(frames: list[np.ndarray], bursts: int) -> tuple[float, float
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from edge.persons import group
+    from edge.unit.persons import group
 
     pipeline = FacePipeline(VisionSettings(threads=2))
     context = multiprocessing.get_context("spawn")  # a worker as it would run: its own interpreter and models
@@ -128,7 +128,7 @@ def throughput(recogniser, repeat: int) -> list[tuple[str, float, str]]:
     RGB, 5-point landmarks, float descriptor), in this run. Reported as ms per frame."""
     import dlib
 
-    from edge.persons import group
+    from edge.unit.persons import group
 
     bursts = max(2, repeat // 10)
     frames = [frame_with_face(640, 480, step) for step in range(10)]

@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from edge.outbox import Outbox
+from edge.unit.outbox import Outbox
 
 
 def event(n: int) -> dict:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lfw
 import servers
 
-from edge import events, facehash
+from edge.core import events, facehash
 from edge.tracer import intake, store, trace
 
 KEY = facehash.Key(b"traceon-edge trace benchmark key")

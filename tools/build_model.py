@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lfw
 from build_detector import detector_entry
 from dlib_resnet import Conv, Network, load_network, reference_forward
+from edge.unit.vision.models import sha256_of
 
-from edge.vision.embed import Embedder
-from edge.vision.models import sha256_of
+from edge.unit.vision.embedder import Embedder
 
 NAME = "dlib_resnet_v1_int8"
 MODELS = lfw.ROOT / "models"

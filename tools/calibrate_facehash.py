@@ -23,8 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lfw
 
-from edge.facehash import FaceHasher, Key
-from edge.vision import models
+from edge.core import shipped
+from edge.core.facehash import FaceHasher, Key
 
 LENGTHS = (128, 256, 512, 768, 1024)
 CANDIDATES = [(2, 0.0)] + [(levels, span) for levels in (3, 5, 9) for span in (1.5, 2.0, 2.5, 3.0)]
@@ -49,7 +49,7 @@ def code_similarity(hasher: FaceHasher, data: lfw.Embedded) -> np.ndarray:
 
 def srp_gaussian_raw(key: Key, bits: int, data: lfw.Embedded) -> np.ndarray:
     """Baseline: sign of i.i.d. Gaussian projections of the raw (uncentred) embeddings."""
-    from edge.facehash import _gaussians
+    from edge.core.facehash import _gaussians
 
     rows = _gaussians(key, "baseline", bits * data.vectors.shape[1]).reshape(bits, -1)
     codes = data.vectors @ rows.T > 0
@@ -77,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=Path, default=lfw.DEFAULT_PAIRS)
     args = parser.parse_args()
-    files = models.load()
+    files = shipped.load_models()
     data = lfw.embedded(args.pairs)
     same = data.same
     mean, scale = statistics(data.vectors)
@@ -119,7 +119,7 @@ def main() -> None:
     result["model"] = files.model_id
     result["calibrated_on"] = f"{args.pairs.name}: {len(data.pairs)} pairs, {len(data.paths)} photos"
     result["threshold_rule"] = "same person if normalised Hamming distance ≤ threshold (best accuracy, 5 keys pooled)"
-    (models.models_dir() / "facehash.json").write_text(json.dumps(result, indent=1) + "\n")
+    (shipped.models_dir() / "facehash.json").write_text(json.dumps(result, indent=1) + "\n")
 
     lines = [
         "# FaceHash schemes measured on lfw_dev",

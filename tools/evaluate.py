@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lfw
 from dlib_resnet import load_network, reference_forward
 
-from edge.vision import models
+from edge.core import shipped
 
 FACES = lfw.ROOT.parent / "shared" / "data" / "faces"
 
@@ -60,8 +60,8 @@ def faces_decisions(recogniser_path: Path) -> list[str]:
 
     import dlib
 
-    from edge.vision import FacePipeline
-    from edge.vision.media import read_image
+    from edge.unit.vision import FacePipeline
+    from edge.unit.vision.media import read_image
 
     pipeline = FacePipeline()
     recogniser = dlib.face_recognition_model_v1(str(recogniser_path))
@@ -137,7 +137,7 @@ def facehash_section(data: lfw.Embedded, reference: np.ndarray) -> list[str]:
     """FaceHash against the embedding and MD5, across keys, and across runtimes (int8 vs float)."""
     import hashlib
 
-    from edge.facehash import FaceHasher, Key, load_scheme
+    from edge.core.facehash import FaceHasher, Key, load_scheme
 
     scheme = load_scheme()
     keys = [Key(hashlib.sha256(f"traceon-edge evaluation key {i}".encode()).digest()) for i in range(4)]
@@ -228,17 +228,17 @@ class GrayCopy:
         self.hog = hog
 
     def detect(self, frame: np.ndarray, order: str) -> list:
-        from edge.vision.frame import to_gray
+        from edge.unit.vision.frame import to_gray
 
         return self.hog.detect(to_gray(frame, order), order)
 
 
 def detector_table(pairs_path: Path) -> list[str]:
     """Each detector as the unit runs it (working width 640, upsample 0): misses count as errors."""
-    from edge.vision.detect import make_detector
-    from edge.vision.pipeline import VisionSettings
+    from edge.unit.vision.detect import make_detector
+    from edge.unit.vision.pipeline import VisionSettings
 
-    files, defaults = models.load(), VisionSettings()
+    files, defaults = shipped.load_models(), VisionSettings()
     rows = [
         "| detector | photos without a face | 10-fold accuracy, misses counted | on scored pairs | TAR at FAR 1e-3 "
         "| ms per photo |",
@@ -286,7 +286,7 @@ def main() -> None:
         lfw.write_doc("DETECTION.md", detector_table(args.pairs))
         return
 
-    files = models.load()
+    files = shipped.load_models()
     started = time.time()
     data = lfw.embedded(args.pairs)
     print(f"{len(data.paths)} of {data.photos} photos gave a face; {len(data.pairs)} pairs usable", flush=True)

@@ -30,12 +30,12 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from lfw import nearest_centre  # noqa: E402
 
-from edge import facehash  # noqa: E402
-from edge.config import Vision  # noqa: E402
-from edge.facehash import FaceHasher, Key  # noqa: E402
-from edge.persons import Person, TrustRules, group  # noqa: E402
-from edge.vision import FacePipeline, VisionSettings  # noqa: E402
-from edge.vision.media import read_image, video_frames  # noqa: E402
+from edge.core import facehash  # noqa: E402
+from edge.core.facehash import FaceHasher, Key  # noqa: E402
+from edge.unit.config import Vision  # noqa: E402
+from edge.unit.persons import Person, TrustRules, group  # noqa: E402
+from edge.unit.vision import FacePipeline, VisionSettings  # noqa: E402
+from edge.unit.vision.media import read_image, video_frames  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 VIEWS = (1, 2, 3, 5, None)  # None: every view, as the unit does

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import calibrate_trace
 import lfw
 
-from edge import events, facehash
-from edge.tracer import intake, operating, store, trace
+from edge.core import events, facehash
+from edge.tracer import intake, operating_point, store, trace
 
 KEY = facehash.Key(b"traceon-edge trace evaluation k.")  # not one of the calibration keys
 NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
@@ -133,13 +133,13 @@ def main() -> None:
         calibrate_on = np.array([i for i, label in enumerate(data.labels) if label in chosen])
         test_on = np.array([i for i, label in enumerate(data.labels) if label not in chosen])
         curves = held_out_curves(subset(data, calibrate_on))
-        shipped = operating.curves
-        operating.curves = lambda: curves  # the trace decides with curves from the other half of the people
+        shipped = operating_point.curves
+        operating_point.curves = lambda: curves  # the trace decides with curves from the other half of the people
         try:
             for far in (None, 1e-4, 1e-5):
                 lines += evaluate(subset(data, test_on), "held-out half", far)
         finally:
-            operating.curves = shipped
+            operating_point.curves = shipped
     doc = [
         "# Does a trace keep its promise?",
         "",

@@ -16,10 +16,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.vision.align import Aligner  # noqa: E402
-from edge.vision.detect import Detector, HogDetector  # noqa: E402
-from edge.vision.frame import to_rgb  # noqa: E402
-from edge.vision.media import read_image  # noqa: E402
+from edge.unit.vision.align import Aligner  # noqa: E402
+from edge.unit.vision.detect import Detector, HogDetector  # noqa: E402
+from edge.unit.vision.frame import to_rgb  # noqa: E402
+from edge.unit.vision.media import read_image  # noqa: E402
 
 LFW_DEV = ROOT.parent / "shared" / "data" / "lfw_dev"
 DEFAULT_PAIRS = LFW_DEV / "pairsDevTrain.txt"
@@ -166,10 +166,10 @@ class Embedded:
 
 def embedded(pairs_path: Path = DEFAULT_PAIRS, detector: Detector | None = None) -> Embedded:
     """Chips and int8 embeddings through the device's own detection, alignment and shipped model."""
-    from edge.vision import models
-    from edge.vision.embed import Embedder
+    from edge.core import shipped
+    from edge.unit.vision.embedder import Embedder
 
-    files = models.load()
+    files = shipped.load_models()
     pairs = read_pairs(pairs_path)
     chips = chips_for(unique_images(pairs), files.landmarks, detector=detector)
     paths = sorted(p for p, c in chips.items() if c is not None)
@@ -205,10 +205,10 @@ class People:
 
 def people(cache: Path | None = None) -> People:
     """Every photo under lfw_dev/images through the device's detection, alignment and model (cached in build/)."""
-    from edge.vision import models
-    from edge.vision.embed import Embedder
+    from edge.core import shipped
+    from edge.unit.vision.embedder import Embedder
 
-    files = models.load()
+    files = shipped.load_models()
     cache = cache or ROOT / "build" / f"lfw_dev_people_{files.model_id.replace('@', '_')}_up{LFW_UPSAMPLE}.npz"
     paths = sorted((LFW_DEV / "images").glob("*/*.jpg"))
     if not cache.exists():

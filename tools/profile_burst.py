@@ -34,12 +34,13 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from bench_embed import frame_with_face  # noqa: E402
 from servers import Broker  # noqa: E402
 
-from edge import config, events, facehash  # noqa: E402
-from edge.outbox import Outbox  # noqa: E402
-from edge.persons import group  # noqa: E402
-from edge.vision import FacePipeline, VisionSettings  # noqa: E402
-from edge.vision.detect import detect_near, working_copy  # noqa: E402
-from edge.vision.quality import measure  # noqa: E402
+from edge.core import facehash  # noqa: E402
+from edge.unit import config, sighting  # noqa: E402
+from edge.unit.outbox import Outbox  # noqa: E402
+from edge.unit.persons import group  # noqa: E402
+from edge.unit.vision import FacePipeline, VisionSettings  # noqa: E402
+from edge.unit.vision.detect import detect_near, working_copy  # noqa: E402
+from edge.unit.vision.quality import measure  # noqa: E402
 
 FRAMES = 10
 SEARCH_EVERY = config.Vision.model_fields["search_every"].default  # the unit's
@@ -73,10 +74,10 @@ def main() -> None:
     chips = np.stack([f.chip for faces in burst for f in faces])
     hasher = facehash.FaceHasher(facehash.Key(b"\x05" * 32), facehash.load_scheme())
     persons = group(burst, pipeline.threshold)
-    identity = events.Identity("s", "c", "d", pipeline.files.model_id)
+    identity = sighting.Identity("s", "c", "d", pipeline.files.model_id)
 
     def event() -> dict:
-        return events.build(identity, "manual", time.time(), time.time(), FRAMES, persons, hasher)
+        return sighting.build(identity, "manual", time.time(), time.time(), FRAMES, persons, hasher)
 
     per_frame = {  # step: (time it, how many of the burst's frames take it)
         "decode a JPEG (images/video sources only)": (lambda: cv2.imdecode(jpeg, cv2.IMREAD_COLOR), FRAMES),

@@ -25,12 +25,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge import topics
-from edge.broker import secure
-from edge.config import Mqtt
-from edge.errors import TraceonError
+from edge.core import topics
+from edge.core.broker import secure
+from edge.core.errors import TraceonError
 from edge.tracer import intake, report
 from edge.tracer.store import CONFLICT, REPEATED, STORED, Store, StoreError, open_store, redacted
+from edge.unit.config import Mqtt
 
 MAX_BATCH = 100  # messages per transaction; also the most the broker may have in flight to us
 MAX_PACKET = 1 << 20  # the broker drops larger messages for us instead of sending them (MQTT 5)

@@ -16,8 +16,8 @@ from functools import cache
 
 import jsonschema
 
-from edge import events, facehash, topics
-from edge.errors import TraceonError
+from edge.core import events, facehash, topics
+from edge.core.errors import TraceonError
 
 MAX_BYTES = 64 * 1024  # an event of 100 persons (the schema's limit) is about 30 kB
 MAX_DEPTH = 5  # the schema's deepest value (event → persons → [i] → quality → size) is at depth 4

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge import facehash
-from edge.errors import TraceonError
+from edge.core import facehash
+from edge.core.errors import TraceonError
 from edge.tracer import intake
 
 SCHEMA_VERSION = 2

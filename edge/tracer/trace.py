@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from edge import facehash
-from edge.errors import TraceonError
-from edge.tracer import operating
+from edge.core import facehash
+from edge.core.errors import TraceonError
+from edge.tracer import operating_point
 from edge.tracer.store import Row, Store
 
 CONTACT_LINK_FAR = 1e-5  # two rows of a visit are one contact person within this FAR's distance
@@ -65,7 +65,7 @@ class Visit:
 class Trace:
     codes: list[str]
     key_id: str
-    point: operating.OperatingPoint
+    point: operating_point.OperatingPoint
     stride_ms: int
     since_ms: int
     until_ms: int
@@ -116,15 +116,15 @@ def run(
     packed = [c.packed for c in codes]
     # The budget needs the number of rows, which the search counts: search at the loosest distance the
     # calibration allows, then keep what the operating point for that many rows accepts.
-    loosest = operating.choose(bits, 1, photos=photos, codes=len(codes), far=operating.MAX_FAR).distance
+    loosest = operating_point.choose(bits, 1, photos=photos, codes=len(codes), far=operating_point.MAX_FAR).distance
     search = store.near(key_id, bits, packed, loosest, since_ms, until_ms)
-    point = operating.choose(bits, search.searched, photos=photos, codes=len(codes), max_false=max_false, far=far)
+    point = operating_point.choose(bits, search.searched, photos=photos, codes=len(codes), max_false=max_false, far=far)
     hits = [(i, d) for i, d in search.hits if d <= point.distance]
     by_id = {r.id: r for r in store.rows([i for i, _ in hits])}
     sightings = [Sighting(by_id[i], d) for i, d in hits if i in by_id]
     stride_ms = round(stride.total_seconds() * 1000)
     visits = _visits(sightings, stride_ms)
-    link = operating.curve(bits, 1).distance_at(CONTACT_LINK_FAR)
+    link = operating_point.curve(bits, 1).distance_at(CONTACT_LINK_FAR)
     seen = {s.row.id for s in sightings}
     for visit in visits:
         around = store.around(

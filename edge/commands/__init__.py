@@ -1,1 +1,0 @@
-"""The implementations behind `traceon-edge <command>`; edge/cli.py parses arguments only."""

@@ -1,0 +1,52 @@
+"""Sighting events and health reports: the checked-in JSON Schemas both sides hold them to, and their times.
+
+An event is the first thing that leaves the vision stage for disk or network, so a unit builds it from an
+explicit list of fields (edge.unit.sighting) and checks it against a schema that forbids anything else.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from functools import cache
+from importlib import resources
+
+import jsonschema
+
+from edge.core.errors import TraceonError
+
+SCHEMA_VERSION = 2  # 2: `clock` says whether the unit's clock could be trusted for the times
+
+
+class EventError(TraceonError, ValueError):
+    """An event that does not match the schema (a bug: it is never stored or sent)."""
+
+
+@cache
+def schema(name: str = "event") -> dict:
+    return json.loads(resources.files("edge.core").joinpath(f"{name}.schema.json").read_text())
+
+
+@cache
+def validator(name: str = "event") -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(schema(name))
+    return cls(schema(name), format_checker=cls.FORMAT_CHECKER)
+
+
+def validate(message: dict, name: str = "event") -> dict:
+    """`message` if it matches edge/<name>.schema.json (event or health): nothing else may leave a unit."""
+    errors = sorted(validator(name).iter_errors(message), key=lambda e: list(e.path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].path) or f"({name})"
+        raise EventError(f"{name} does not match its schema at {where}: {errors[0].message}")
+    return message
+
+
+def utc(timestamp: float) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_utc(stamp: str) -> datetime.datetime:
+    """The moment an event's `...Z` stamp names (the inverse of `utc`)."""
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))

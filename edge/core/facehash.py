@@ -1,0 +1,222 @@
+"""FaceHash: a keyed, revocable, locality-sensitive binary code of a face embedding.
+
+Photos of one person land within a small Hamming distance; without the deployment's key a FaceHash
+cannot be linked to a face, an embedding, or the same person's FaceHash under another key.
+
+The code (scheme `fh1`): centre the embedding on a public population mean, rotate it with random
+orthogonal matrices derived from the key, and write each rotated coordinate as a thermometer code
+(one bit per threshold it exceeds) over evenly spaced thresholds shifted by a key-derived dither.
+The Hamming distance of two such codes estimates the L1 distance of the rotated vectors, and L1
+averaged over rotations tracks the L2 distance — so codes keep the embedding's own notion of
+"same person" (Charikar 2002; Teoh & Ngo 2005; dithered quantisation as in p-stable LSH).
+
+Text form: `fh1:<key id>:<code in base32>`; the key id is an HMAC fingerprint, never the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from edge.core.errors import TraceonError
+from edge.core.shipped import models_dir
+
+VERSION = "fh1"
+KEY_BYTES = 32
+KEY_HEADER = "# traceon-edge FaceHash key. Keep it secret and mode 0600; a new key unlinks all old FaceHashes."
+_TEXT = re.compile(r"^fh1:([a-z2-7]{8}):([a-z2-7]+)$")
+
+
+class FaceHashError(TraceonError, ValueError):
+    """A FaceHash that cannot be read, or two that cannot be compared."""
+
+
+class KeyFileError(TraceonError, ValueError):
+    """A key file that is missing, too readable or malformed."""
+
+
+# --- keys ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Key:
+    secret: bytes = field(repr=False)
+
+    @cached_property
+    def id(self) -> str:
+        """A short public fingerprint: tells keys apart, reveals nothing of the key."""
+        digest = hmac.new(self.secret, b"traceon-edge key id v1", hashlib.sha256).digest()
+        return base64.b32encode(digest[:5]).decode().lower()
+
+    def derive(self, label: str, size: int) -> bytes:
+        """Key-derived bytes for one purpose (NIST SP 800-108 KDF, counter mode, HMAC-SHA256)."""
+        out, counter = bytearray(), 1
+        while len(out) < size:
+            block = counter.to_bytes(4, "big") + label.encode() + b"\x00" + (8 * size).to_bytes(4, "big")
+            out += hmac.new(self.secret, block, hashlib.sha256).digest()
+            counter += 1
+        return bytes(out[:size])
+
+
+def write_key_file(path: Path) -> Key:
+    """A new random key at `path`, mode 0600; refuses to overwrite anything."""
+    key = Key(secrets.token_bytes(KEY_BYTES))
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyFileError(
+            f"{path} already exists; a key is never overwritten (that would unlink every FaceHash made with it). "
+            "Choose another path, or delete the old key on purpose first"
+        ) from None
+    except OSError as e:
+        raise KeyFileError(f"cannot create key file {path}: {e.strerror}") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{KEY_HEADER}\n{key.secret.hex()}\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return key
+
+
+def load_key(path: Path) -> Key:
+    from edge.core import private_files
+
+    fix_new = f"create one with `traceon-edge keygen {path}`"
+    try:
+        lines = [line.strip() for line in private_files.read(path, "key file").decode().splitlines()]
+    except private_files.PrivateFileError as e:
+        fix = f"; {fix_new}" if "does not exist" in str(e) else ""
+        raise KeyFileError(f"{e}{fix}") from None
+    except UnicodeDecodeError:
+        lines = []
+    values = [line for line in lines if line and not line.startswith("#")]
+    if len(values) != 1 or not re.fullmatch(r"[0-9a-f]{64}", values[0]):
+        raise KeyFileError(
+            f"key file {path} is not a traceon-edge key (expected one line of 64 hex digits); "
+            f"restore it from your backup or {fix_new} (a new key unlinks all earlier FaceHashes)"
+        )
+    return Key(bytes.fromhex(values[0]))
+
+
+# --- the text form --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FaceHash:
+    key_id: str
+    bits: np.ndarray = field(repr=False)  # bool, one per code bit
+
+    def __str__(self) -> str:
+        return encode(self)
+
+    @property
+    def packed(self) -> bytes:
+        """The code as bytes, 8 bits each: what a store keeps and XORs."""
+        return np.packbits(self.bits).tobytes()
+
+
+def from_packed(key_id: str, data: bytes, bits: int) -> FaceHash:
+    return FaceHash(key_id, np.unpackbits(np.frombuffer(data, np.uint8), count=bits).astype(bool))
+
+
+def encode(code: FaceHash) -> str:
+    payload = base64.b32encode(np.packbits(code.bits).tobytes()).decode().rstrip("=").lower()
+    return f"{VERSION}:{code.key_id}:{payload}"
+
+
+def parse(text: str) -> FaceHash:
+    match = _TEXT.match(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise FaceHashError(f"not a FaceHash: {text!r:.60} (expected {VERSION}:<key id>:<base32 code>)")
+    key_id, payload = match.groups()
+    try:
+        raw = base64.b32decode(payload.upper() + "=" * (-len(payload) % 8))
+    except ValueError:
+        raise FaceHashError(f"not a FaceHash: its code {payload[:16]}… is not valid base32") from None
+    if len(base64.b32encode(raw).decode().rstrip("=")) != len(payload):
+        raise FaceHashError("not a FaceHash: its code has a stray character at the end")
+    return FaceHash(key_id, np.unpackbits(np.frombuffer(raw, np.uint8)).astype(bool))
+
+
+def distance(a: FaceHash | str, b: FaceHash | str) -> float:
+    """Normalised Hamming distance, 0 (identical) to 1. Refuses codes of different keys or lengths."""
+    a = parse(a) if isinstance(a, str) else a
+    b = parse(b) if isinstance(b, str) else b
+    if a.key_id != b.key_id:
+        raise FaceHashError(
+            f"these FaceHashes come from different keys ({a.key_id} and {b.key_id}) and cannot be compared: "
+            "codes from different keys are unlinkable by design"
+        )
+    if len(a.bits) != len(b.bits):
+        raise FaceHashError(f"these FaceHashes have different lengths ({len(a.bits)} and {len(b.bits)} bits)")
+    return float(np.count_nonzero(a.bits != b.bits)) / len(a.bits)
+
+
+# --- the keyed projection --------------------------------------------------------------------------------
+
+
+def load_scheme(directory: Path | None = None) -> dict:
+    path = (directory or models_dir()) / "facehash.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FaceHashError(f"{path} is missing; reinstall traceon-edge to restore it") from None
+
+
+def _gaussians(key: Key, label: str, count: int) -> np.ndarray:
+    """Standard normal numbers from the key by Box–Muller: the same on every CPU and NumPy version."""
+    words = np.frombuffer(key.derive(label, 8 * (count + count % 2)), "<u8")
+    u = ((words >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
+    u1, u2 = u[0::2], u[1::2]
+    radius = np.sqrt(-2.0 * np.log(u1))
+    return np.concatenate([radius * np.cos(2 * np.pi * u2), radius * np.sin(2 * np.pi * u2)])[:count]
+
+
+def rotation(key: Key, index: int, size: int) -> np.ndarray:
+    """A random orthogonal matrix from the key; signs fixed so the QR factorisation is unique."""
+    q, r = np.linalg.qr(_gaussians(key, f"{VERSION} rotation {index}", size * size).reshape(size, size))
+    return q * np.sign(np.diag(r))
+
+
+class FaceHasher:
+    """Turns embeddings into FaceHashes under one key. `scheme` is models/facehash.json."""
+
+    def __init__(self, key: Key, scheme: dict, bits: int | None = None):
+        bits = bits or scheme["default_bits"]
+        allowed = sorted(int(b) for b in scheme["thresholds"])
+        if bits not in allowed:
+            lengths = ", ".join(map(str, allowed))
+            raise FaceHashError(f"a FaceHash is {lengths} bits long (the calibrated lengths), not {bits}")
+        levels = scheme["levels"]
+        self.key, self.bits = key, bits
+        self.threshold = float(scheme["thresholds"][str(bits)])
+        self._mean = np.asarray(scheme["mean"], np.float64)
+        size = len(self._mean)
+        dims = bits // (levels - 1)
+        count = -(-dims // size)
+        self._projection = np.concatenate([rotation(key, i, size) for i in range(count)])[:dims]
+        step = 2 * scheme["span"] * scheme["scale"] / levels
+        self._cuts = (np.arange(1, levels) - levels / 2) * step  # evenly spaced, centred on 0
+        dither = np.frombuffer(key.derive(f"{VERSION} dither", 8 * dims), "<u8")
+        dither = ((dither >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53 - 0.5
+        self._dither = dither * step if levels > 2 else np.zeros(dims)
+
+    def codes(self, embeddings: np.ndarray) -> np.ndarray:
+        """Code bits (N × bits, bool) for L2-normalised embeddings (N × 128)."""
+        z = (np.atleast_2d(embeddings).astype(np.float64) - self._mean) @ self._projection.T
+        return (z[:, :, None] > self._cuts[None, None, :] + self._dither[None, :, None]).reshape(len(z), -1)
+
+    def hash(self, embedding: np.ndarray) -> FaceHash:
+        return FaceHash(self.key.id, self.codes(embedding)[0])
+
+    def same_person(self, a: FaceHash | str, b: FaceHash | str) -> bool:
+        return distance(a, b) <= self.threshold

@@ -1,0 +1,47 @@
+"""The daemon's latest health report, kept in a file beside its outbox.
+
+`status` and `install-config` read it there, with no broker account: on a locked-down broker a unit cannot
+read its own topics, and a second login would take its client id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+from pathlib import Path
+
+
+def path_beside(outbox_path: Path) -> Path:
+    """Where the daemon keeps its latest health report, beside its outbox: `status` and `install-config`
+    read it there, with no broker account (on a locked-down broker a unit cannot read its own topics)."""
+    return outbox_path.with_name(f"{outbox_path.stem}.health.json")
+
+
+def save(path: Path, report: dict) -> None:
+    """Replace the file in one step: a reader never sees half a report. A link planted at the temporary
+    name is not followed (O_NOFOLLOW): the daemon writes only its own file."""
+    part = path.with_name(path.name + ".part")
+    with contextlib.suppress(FileNotFoundError):
+        part.unlink()
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(report, sort_keys=True))
+    os.replace(part, path)
+
+
+def read(path: Path, limit: int = 64 * 1024) -> dict:
+    """A health report file, read as hostile: a regular file (a FIFO would block the reader), at most
+    `limit` bytes, JSON. OSError or ValueError says what is wrong."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ValueError("not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"larger than a health report can be ({limit:,} bytes)")
+    report = json.loads(data)
+    if not isinstance(report, dict):
+        raise ValueError("not a JSON object")
+    return report

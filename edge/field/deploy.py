@@ -1,0 +1,238 @@
+"""`traceon-edge deploy`: push a configuration to units over the system's `ssh`.
+
+The config is checked here first (structure only: its key and TLS files live on the unit), then each unit
+runs `traceon-edge install-config` with the file on stdin, which validates, swaps, reloads, waits for
+the new fingerprint in its health and rolls back by itself (see install_config). `ssh` runs with
+BatchMode, so ~/.ssh/config, keys, agents and known_hosts apply and nothing ever prompts for a password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.core.errors import TraceonError
+from edge.field.install_config import DEFAULT_RELOAD, DEFAULT_UNIT_USER
+from edge.unit import config
+
+DEFAULT_LIVE = Path("/etc/traceon-edge/config.yaml")
+DEFAULT_REMOTE = "sudo -n /opt/traceon-edge/venv/bin/traceon-edge"
+GOOD = ("applied", "unchanged", "dry-run")
+# ssh's words for "never connected": nothing was sent
+UNREACHABLE = (
+    "Connection refused",
+    "Could not resolve",
+    "timed out",
+    "No route",
+    "Permission denied",
+    "verification failed",
+)
+
+
+class DeployError(TraceonError, ValueError):
+    """A deploy that cannot start: nothing was sent to any unit."""
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int | None
+    config: Path
+
+    @property
+    def name(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Options:
+    live: Path = DEFAULT_LIVE
+    remote_command: str = DEFAULT_REMOTE
+    reload_command: str = DEFAULT_RELOAD
+    timeout: float = 60.0
+    dry_run: bool = False
+    ssh_config: Path | None = None
+    unit_user: str = DEFAULT_UNIT_USER
+
+
+@dataclass
+class Outcome:
+    target: Target
+    result: str  # applied, unchanged, dry-run, refused, rolled-back, failed, unreachable
+    message: str = ""
+    fingerprint: str | None = None
+    running: str | None = None
+    diff: str = ""
+
+
+def parse_host(text: str) -> tuple[str, int | None]:
+    """`host`, `host:2222`, `user@host:2222`, `[::1]:2222`."""
+    host, port = text, None
+    if text.startswith("[") and "]" in text:
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or None
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise DeployError(f"{text!r}: the port after ':' must be a number from 1 to 65535")
+    if not host:
+        raise DeployError(f"{text!r} names no host")
+    if host.startswith("-") or not all(c.isprintable() and not c.isspace() for c in host):
+        raise DeployError(f"{text!r} is not a host name (it would reach ssh as an option or a command)")
+    return host, int(port) if port else None
+
+
+def read_hosts_file(path: Path, default_config: Path | None) -> list[Target]:
+    """One unit per line, `HOST[:PORT] [CONFIG]`; `#` starts a comment. CONFIG is relative to the file."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise DeployError(f"cannot read hosts file {path}: {e.strerror}") from None
+    targets = []
+    for number, line in enumerate(lines, 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if len(words) > 2 or (len(words) == 1 and default_config is None):
+            raise DeployError(f"{path} line {number}: expected `HOST[:PORT] CONFIG`, got {line.strip()!r}")
+        cfg = path.parent / words[1] if len(words) == 2 else default_config
+        targets.append(Target(*parse_host(words[0]), cfg))
+    if not targets:
+        raise DeployError(f"{path} lists no hosts")
+    return targets
+
+
+def check_locally(targets: list[Target]) -> dict[Path, bytes]:
+    """Every config file read and validated, and no two units given one identity (they would evict each other)."""
+    contents, identities = {}, {}
+    for target in targets:
+        if target.config not in contents:
+            try:
+                contents[target.config] = target.config.read_bytes()
+            except OSError as e:
+                raise config.ConfigError(f"cannot read config file {target.config}: {e.strerror}") from None
+        cfg = config.parse(contents[target.config].decode(errors="replace"), str(target.config), check_files=False)
+        unit = f"{cfg.unit.site}/{cfg.unit.checkpoint}/{cfg.unit.device}"
+        if unit in identities and identities[unit] != target.name:
+            raise DeployError(
+                f"{identities[unit]} and {target.name} would both report as unit {unit}: give each unit its own "
+                "config (hosts file lines `HOST CONFIG`)"
+            )
+        identities[unit] = target.name
+    return contents
+
+
+def _ssh(target: Target, options: Options, remote: list[str]) -> list[str]:
+    command = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=10"]
+    if options.ssh_config:
+        command += ["-F", str(options.ssh_config)]
+    if target.port:
+        command += ["-p", str(target.port)]
+    return [*command, "--", target.host, shlex.join(remote)]  # after --, nothing is an option
+
+
+def deploy_one(target: Target, content: bytes, options: Options, out=sys.stdout) -> Outcome:
+    remote = [*shlex.split(options.remote_command), "install-config", "--live", str(options.live)]
+    remote += ["--sha256", hashlib.sha256(content).hexdigest(), "--size", str(len(content))]
+    remote += ["--reload", options.reload_command, "--timeout", str(options.timeout), "--as-user", options.unit_user]
+    remote += ["--dry-run"] if options.dry_run else []
+    try:
+        ssh = subprocess.Popen(
+            _ssh(target, options, remote), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except FileNotFoundError:
+        raise DeployError("no `ssh` program on this computer: install openssh-client") from None
+
+    def send() -> None:
+        try:
+            ssh.stdin.write(content)
+            ssh.stdin.close()
+        except OSError:
+            pass  # the connection went; ssh's exit status and stderr say why
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    final, swapped = None, False
+    for line in ssh.stdout:
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if "result" in message:
+            final = message
+        elif message.get("step") == "swapped":
+            swapped = True
+            print(f"{target.name}: new config {message['fingerprint']} is live, waiting for the daemon", file=out)
+        elif message.get("step") == "rollback":
+            print(f"{target.name}: rolling back: {message['message']}", file=out)
+    stderr = ssh.stderr.read().decode(errors="replace").strip()
+    code = ssh.wait()
+    sender.join(timeout=5)
+    if final is not None:
+        return Outcome(
+            target,
+            final["result"],
+            final.get("message", ""),
+            final.get("fingerprint"),
+            final.get("running"),
+            final.get("diff", ""),
+        )
+    said = stderr.splitlines()[-1] if stderr else "it gave no reason"
+    if code == 255 and any(s in stderr for s in UNREACHABLE):
+        return Outcome(target, "unreachable", said if said.startswith("ssh:") else f"ssh: {said}")
+    if code == 255:
+        return _after_lost_connection(target, options, content, said, swapped)
+    if code == 127:
+        said = f"{options.remote_command.split()[-1]} not found on the unit (--remote-command)"
+    return Outcome(target, "failed", f"the unit gave no answer (exit {code}): {said}; nothing changed")
+
+
+def _after_lost_connection(target: Target, options: Options, content: bytes, said: str, swapped: bool) -> Outcome:
+    """Reconnect and ask what the unit runs now; its side finishes a cut-off transaction before answering."""
+    when = "after the swap" if swapped else "before the unit answered"
+    remote = [*shlex.split(options.remote_command), "install-config", "--live", str(options.live), "--query"]
+    try:
+        asked = subprocess.run(
+            _ssh(target, options, remote), capture_output=True, text=True, timeout=options.timeout * 3
+        )
+        answer = json.loads(asked.stdout.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError):
+        why = f"the connection was lost {when} (ssh: {said}) and the unit could not be asked what it runs now"
+        return Outcome(target, "failed", why + ": check it with `traceon-edge status` on the unit")
+    new, running = config.fingerprint_of(content), answer.get("running")
+    if running == new and not options.dry_run:
+        return Outcome(target, "applied", f"confirmed after reconnecting (connection lost {when})", new, running)
+    why = f"the connection was lost {when} (ssh: {said}); the unit still runs config {running}"
+    return Outcome(target, "failed", why, new, running)
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    width = max(len(o.target.name) for o in outcomes) + 2
+    lines = [f"{'unit':<{width}}{'result':<13}{'config':<23}message"]
+    for o in outcomes:
+        shown = o.fingerprint if o.result in GOOD else (f"{o.running} kept" if o.running else "-")
+        lines.append(f"{o.target.name:<{width}}{o.result:<13}{shown or '-':<23}{o.message}")
+    good = sum(o.result in GOOD for o in outcomes)
+    lines.append(f"{good} of {len(outcomes)} unit(s) OK")
+    return "\n".join(lines)
+
+
+def run(targets: list[Target], options: Options, out=sys.stdout) -> int:
+    contents = check_locally(targets)
+    outcomes = []
+    for target in targets:
+        print(f"{target.name}: sending {target.config}", file=out, flush=True)
+        outcome = deploy_one(target, contents[target.config], options, out)
+        if outcome.diff and options.dry_run:
+            print(outcome.diff, file=out)
+        elif options.dry_run and outcome.result == "dry-run":
+            print(f"{target.name}: no difference", file=out)
+        outcomes.append(outcome)
+    print(summary(outcomes), file=out, flush=True)
+    return 0 if all(o.result in GOOD for o in outcomes) else 1

@@ -1,0 +1,96 @@
+"""`traceon-edge status`: what a unit is doing, for a technician on the unit (readable, or --json).
+
+Reads the configuration, the outbox and the daemon's latest health report (a file beside the outbox)
+directly, and tries a TCP connection to the broker; each part that cannot be had is reported as such
+rather than failing the whole command.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import time
+
+from edge import __version__
+from edge.core import events, health_file, shipped
+from edge.core.facehash import load_key
+from edge.unit import config
+
+
+def _outbox(path) -> dict:
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2) as db:
+            depth = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            row = db.execute("SELECT value FROM counters WHERE name = 'dropped_full'").fetchone()
+        return {"path": str(path), "depth": depth, "dropped_full": row[0] if row else 0}
+    except sqlite3.Error as e:
+        return {"path": str(path), "error": f"cannot read the outbox: {e}"}
+
+
+def daemon_health(cfg: config.Config) -> dict:
+    """The daemon's latest health report, from the file it keeps beside its outbox: whether it runs (a report
+    newer than three health periods), and what it says. No broker account is used: on a locked-down
+    broker the unit's account cannot read its own topics, and a second login would take its client id."""
+    path = health_file.path_beside(cfg.outbox.path)
+    try:
+        health = health_file.read(path)
+        age = time.time() - events.parse_utc(health["at"]).timestamp()
+    except FileNotFoundError:
+        return {"daemon": "not running", "why": f"no health report at {path}: the daemon has not run with this config"}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return {"daemon": "unknown", "why": f"cannot read the health report {path}: {e}"}
+    if health.get("state") == "stopped":
+        daemon = "stopped"
+    elif age > 3 * cfg.mqtt.health_every + 5:
+        daemon = "not running"  # killed, or hung: it writes a report every health period while it runs
+    else:
+        daemon = "running"
+    return {"daemon": daemon, "health_age_s": round(age), "health": health}
+
+
+def broker_reachable(cfg: config.Config, timeout: float = 3.0) -> str:
+    """A plain TCP connection, no MQTT login (the daemon's own health says whether it is logged in)."""
+    try:
+        socket.create_connection((cfg.mqtt.host, cfg.mqtt.port), timeout=timeout).close()
+    except OSError as e:
+        return f"unreachable at {cfg.mqtt.host}:{cfg.mqtt.port}: {e.strerror or e}"
+    return f"reachable at {cfg.mqtt.host}:{cfg.mqtt.port}"
+
+
+def collect(path) -> dict:
+    cfg = config.load(path)
+    files = shipped.load_models()
+    report = {
+        "software": f"traceon-edge {__version__}",
+        "unit": f"{cfg.unit.site}/{cfg.unit.checkpoint}/{cfg.unit.device}",
+        "config": {"path": str(path), "fingerprint": config.fingerprint(path)},
+        "model": files.model_id,
+        "key_id": load_key(cfg.facehash.key_file).id,
+        "outbox": _outbox(cfg.outbox.path),
+    }
+    report.update(daemon_health(cfg))
+    report["broker"] = broker_reachable(cfg)
+    return report
+
+
+def render(report: dict) -> str:
+    health = report.get("health", {})
+    outbox = report["outbox"]
+    last = health.get("last_event") or {}
+    running = health.get("config")
+    lines = [
+        f"unit        {report['unit']}   ({report['software']})",
+        f"daemon      {report['daemon']}"
+        + (f", up {health.get('uptime_s', '?')} s, last report {report['health_age_s']} s ago" if health else "")
+        + (f" ({report['why']})" if "why" in report else ""),
+        f"config      {report['config']['path']}  fingerprint {report['config']['fingerprint']}"
+        + ("" if not running or running == report["config"]["fingerprint"] else f"  (daemon runs {running}: reload)"),
+        f"model       {report['model']}    key id {report['key_id']}",
+        f"camera      {health.get('camera', 'unknown')}",
+        f"broker      {report['broker']}" + (f"; daemon says: {health['broker']}" if "broker" in health else ""),
+        f"outbox      {outbox.get('depth', '?')} waiting"
+        + (f", {outbox['error']}" if "error" in outbox else "")
+        + f", {outbox.get('dropped_full', 0)} dropped when full",
+        f"last event  {last.get('at', 'none')}" + (f", {last.get('persons')} person(s)" if last else ""),
+    ]
+    return "\n".join(lines)

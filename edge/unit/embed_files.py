@@ -1,0 +1,163 @@
+"""`traceon-edge embed PATH...`: faces and embeddings of image and video files as JSON lines.
+
+A developer's evaluation tool. The daemon never writes embeddings anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from edge.core.errors import FrameError, TraceonError
+from edge.core.facehash import FaceHasher, Key, load_scheme
+from edge.unit.vision import Face, FacePipeline, VisionSettings
+from edge.unit.vision.media import expand, is_video, read_image, video_frames
+
+_pipeline: FacePipeline | None = None
+_hasher: FaceHasher | None = None
+_raw = True
+
+
+def _init_worker(settings: VisionSettings, key: Key | None, raw: bool) -> None:
+    global _pipeline, _hasher, _raw
+    _pipeline = FacePipeline(settings)
+    _hasher = FaceHasher(key, load_scheme()) if key else None
+    _raw = raw
+
+
+def _face_line(path: Path, face: Face, frame: int | None) -> dict:
+    line: dict = {"path": str(path)}
+    if frame is not None:
+        line["frame"] = frame
+    line["box"] = list(face.box)
+    line["quality"] = face.quality.as_dict()
+    if _hasher:
+        line["facehash"] = str(_hasher.hash(face.embedding))
+    if _raw:
+        line["embedding"] = [round(float(v), 6) for v in face.embedding]
+    return line
+
+
+def _frame_lines(path: Path, frame_array, frame: int | None) -> list[dict]:
+    faces = _pipeline.process(frame_array)
+    if not faces:
+        return [{"path": str(path), **({"frame": frame} if frame is not None else {}), "faces": 0}]
+    return [_face_line(path, f, frame) for f in faces]
+
+
+def describe_file(path: Path, every: int) -> list[dict]:
+    """Every line one file gives: a line per face, a no-face line, or one error line. Never raises."""
+    try:
+        if not path.exists():
+            raise FrameError("no such file or folder")
+        if is_video(path):
+            lines = []
+            for index, frame in video_frames(path, every):
+                lines += _frame_lines(path, frame, index)
+            if not lines:
+                raise FrameError("the video holds no readable frames")
+            return lines
+        return _frame_lines(path, read_image(path), None)
+    except (TraceonError, OSError) as e:
+        return [{"path": str(path), "error": str(e)}]
+    except Exception as e:  # a decoder's own exception must not end a run over thousands of files
+        return [{"path": str(path), "error": f"unexpected {type(e).__name__}: {e}"}]
+
+
+def _describe(job: tuple[Path, int]) -> list[dict]:
+    return describe_file(*job)
+
+
+def run(
+    paths: list[Path],
+    settings: VisionSettings,
+    every: int = 1,
+    jobs: int = 1,
+    out=sys.stdout,
+    key: Key | None = None,
+    raw_embeddings: bool = False,
+) -> int:
+    """Write the JSON lines for all files in input order; 1 if any file failed, else 0.
+
+    With a key each face line carries its FaceHash, and embeddings only if `raw_embeddings`."""
+    raw = raw_embeddings or key is None
+    work = [(p, every) for p in expand(paths)]
+    failed = False
+    results: Iterator[list[dict]]
+    if jobs > 1 and len(work) > 1:
+        pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (settings, key, raw))
+        results = pool.imap(_describe, work)
+    else:
+        pool = None
+        _init_worker(settings, key, raw)
+        results = map(_describe, work)
+    try:
+        for lines in results:
+            for line in lines:
+                failed |= "error" in line
+                out.write(json.dumps(line) + "\n")
+            out.flush()
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
+    return 1 if failed else 0
+
+
+def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.stdout) -> int:
+    """One FaceHash from several photos of one person: their quality-weighted mean embedding, as a burst's.
+
+    Each photo gives its largest face. At most MAX_QUERY_PHOTOS photos are used (the best by quality: the
+    trace is calibrated for means of up to that many), and a photo whose face does not match the others
+    is left out and named, so one wrong photo cannot turn the query into someone else."""
+    from edge.tracer.operating_point import MAX_QUERY_PHOTOS
+    from edge.unit.persons import Person, TrustRules, weight
+
+    pipeline = FacePipeline(settings)
+    rules = TrustRules(continuity=False)
+    faces, left_out = [], []
+    for path in expand(paths):
+        try:
+            found = pipeline.process(read_image(path))
+        except (TraceonError, OSError) as e:
+            left_out.append({"path": str(path), "why": str(e)})
+            continue
+        if not found:
+            left_out.append({"path": str(path), "why": "no face found"})
+            continue
+        face = max(found, key=lambda f: f.quality.size)
+        if not rules.trusts(face):
+            left_out.append({"path": str(path), "why": "the face is too small, blurred or turned away to trust"})
+            continue
+        faces.append((path, face))
+    faces.sort(key=lambda pf: weight(pf[1]), reverse=True)
+    while len(faces) > 1:  # drop the face that matches the mean of the others least, while any does not match
+        fits = []
+        for i, (_, face) in enumerate(faces):
+            others = Person([(0, f, True) for j, (_, f) in enumerate(faces) if j != i]).embedding
+            fits.append(float(face.embedding @ others))
+        worst = min(range(len(faces)), key=fits.__getitem__)
+        if fits[worst] >= pipeline.threshold:
+            break
+        left_out.append({"path": str(faces[worst][0]), "why": f"does not look like the others ({fits[worst]:.3f})"})
+        del faces[worst]
+    for path, _ in faces[MAX_QUERY_PHOTOS:]:
+        left_out.append({"path": str(path), "why": f"more than {MAX_QUERY_PHOTOS} photos: kept the best"})
+    faces = faces[:MAX_QUERY_PHOTOS]
+    if not faces:
+        out.write(json.dumps({"error": "no photo gave a face to trust", "left_out": left_out}) + "\n")
+        return 1
+    mean = Person([(0, f, True) for _, f in faces]).embedding
+    code = str(FaceHasher(key, load_scheme()).hash(mean))
+    line = {
+        "facehash": code,
+        "photos": len(faces),
+        "used": [str(p) for p, _ in faces],
+        "left_out": left_out,
+        "trace": f"traceon-edge trace {code} --query-photos {len(faces)} --db DB",
+    }
+    out.write(json.dumps(line) + "\n")
+    return 0

@@ -1,5 +1,0 @@
-"""Frames in, faces with quality numbers and 128-d embeddings out."""
-
-from edge.vision.pipeline import Face, FacePipeline, VisionSettings
-
-__all__ = ["Face", "FacePipeline", "VisionSettings"]
