@@ -87,7 +87,7 @@ def unit_link(tmp_path, port: int, account: str, on_trigger=lambda: None) -> tup
     password = tmp_path / f"password-{account.replace('/', '_')}"
     password.write_text(f"pw-{account}\n")
     password.chmod(0o600)
-    settings = config.Mqtt(host="127.0.0.1", port=port, username=account, password_file=password, keepalive=5,
+    settings = config.MqttConfig(host="127.0.0.1", port=port, username=account, password_file=password, keepalive=5,
                            health_every=3600)  # fmt: skip
     outbox = Outbox(tmp_path / f"outbox-{account.replace('/', '_')}.sqlite", 1000, 10**7)
     link = BrokerLink(settings, Topics("traceon", *account.split("/")), outbox, dict, on_trigger)

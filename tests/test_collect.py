@@ -17,6 +17,7 @@ from conftest import Broker, Postgres, make_certificates, tls_listener
 from test_tracing import KEY, NOW, SINCE, STRIDE, checked, event_of
 
 from edge.core import events, facehash
+from edge.core.errors import EX_CONFIG
 from edge.core.topics import Topics
 from edge.tracer import store, trace
 from edge.unit import config
@@ -40,7 +41,7 @@ class Unit:
     """The unit's own delivery code (durable outbox, broker link, delete after PUBACK), fed with events."""
 
     def __init__(self, tmp_path, port: int, checkpoint: str = "door"):
-        settings = config.Mqtt(host="127.0.0.1", port=port, keepalive=5, health_every=3600)
+        settings = config.MqttConfig(host="127.0.0.1", port=port, keepalive=5, health_every=3600)
         self.outbox = Outbox(tmp_path / f"outbox-{checkpoint}.sqlite", 1_000_000, 10**9)
         self.delivered: list[dict] = []
         topics = Topics("traceon", "campus", checkpoint, "unit-1")
@@ -399,12 +400,12 @@ def test_collect_over_tls_with_a_password_and_a_clear_refusal_of_a_wrong_one(tmp
     secure = ["--tls-ca", str(tmp_path / "ca.crt"), "--username", "tracer", "--password-file"]
     try:
         wrong = Collector(port, url, "c1", *secure, str(tmp_path / "wrong"), tls=True)
-        assert wrong.process.wait(30) == config.EX_CONFIG
+        assert wrong.process.wait(30) == EX_CONFIG
         said = wrong.stop()
         assert "the broker refused collector c1: not authorised (a wrong password" in said, said
         right = Collector(port, url, "c1", *secure, str(tmp_path / "right"), tls=True)
         right.wait_for("collecting")
-        sender_settings = config.Mqtt(host="localhost", port=port, tls={"ca_file": tmp_path / "ca.crt"},
+        sender_settings = config.MqttConfig(host="localhost", port=port, tls={"ca_file": tmp_path / "ca.crt"},
                                       username="tracer", password_file=tmp_path / "right", keepalive=5)  # fmt: skip
         outbox = Outbox(tmp_path / "outbox.sqlite", 100, 10**6)
         delivered: list = []
@@ -447,7 +448,7 @@ def test_bad_broker_options_are_named(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert result.returncode == config.EX_CONFIG
+    assert result.returncode == EX_CONFIG
     assert "--tls-ca" in result.stderr or "--tls-cert/--tls-key" in result.stderr
 
 

@@ -134,7 +134,7 @@ def test_a_password_file_readable_by_others_is_refused(files):
 @pytest.mark.parametrize("memory_gb, refuse", [(4, True), (8, True), (24, False)])
 def test_bursts_that_would_not_fit_in_the_units_memory_are_refused(files, monkeypatch, memory_gb, refuse):
     """60 frames of 4608×3496 (the camera module 3's full size), four bursts in flight (two queued): 11.2 GiB."""
-    monkeypatch.setattr(config, "unit_memory", lambda: memory_gb * 2**30)
+    monkeypatch.setattr(config.sections, "unit_memory", lambda: memory_gb * 2**30)
     camera = "source: {kind: picamera2, width: 4608, height: 3496}\nburst: {frames: 60, duration: 2, queue: 2}\n"
     body = text(files, camera, "source:")
     if refuse:

@@ -8,7 +8,7 @@ from conftest import Subscriber, wait_until
 from servers import DelayRelay
 
 from edge.core.topics import Topics
-from edge.unit.config import Mqtt
+from edge.unit.config import MqttConfig
 from edge.unit.outbox import Outbox
 from edge.unit.uplink import BrokerLink
 
@@ -24,7 +24,7 @@ def filled(tmp_path, count: int) -> tuple[Outbox, list[str]]:
 
 
 def link(outbox: Outbox, port: int, window: int, delivered: list) -> BrokerLink:
-    settings = Mqtt(host="127.0.0.1", port=port, in_flight=window, health_every=3600)
+    settings = MqttConfig(host="127.0.0.1", port=port, in_flight=window, health_every=3600)
     return BrokerLink(settings, TOPICS, outbox, lambda: {}, lambda: None, delivered.append)
 
 

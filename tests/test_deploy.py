@@ -22,6 +22,7 @@ import pytest
 from conftest import Subscriber, free_port
 from test_daemon import faces_folder, write_config
 
+from edge.core.errors import EX_CONFIG
 from edge.field import deploy, install_config
 from edge.unit import config
 
@@ -305,7 +306,7 @@ def test_local_checks_refuse_before_any_connection(tmp_path):
     bad.write_text(good.read_text().replace("burst: {", "burst: {framez: 3, "))
     no_ssh = {**os.environ, "PATH": str(tmp_path / "empty")}  # any ssh call would fail differently
     done = subprocess.run([*CLI, "deploy", "unit-a", str(bad)], capture_output=True, text=True, env=no_ssh)
-    assert done.returncode == config.EX_CONFIG
+    assert done.returncode == EX_CONFIG
     assert "not deployed anywhere" in done.stderr and "burst.framez: unknown key" in done.stderr
     hosts = tmp_path / "hosts"
     hosts.write_text("unit-a\nunit-b\n")

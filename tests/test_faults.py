@@ -130,7 +130,7 @@ def test_the_broker_killed_and_restarted_five_times_during_500_events_loses_none
     subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "fault-tracer")
     outbox = Outbox(tmp_path / "outbox.sqlite", 100_000, 10**9)
     acked: list[dict] = []
-    link = BrokerLink(config.Mqtt(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600),
+    link = BrokerLink(config.MqttConfig(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600),
                       Topics("traceon", "s1", "door", "d1"), outbox, dict, lambda: None, acked.append)  # fmt: skip
     link.start()
     made = [sample_event(n) for n in range(500)]
@@ -178,7 +178,7 @@ def test_acknowledgements_of_other_messages_during_a_publish_never_stall_deliver
     the `online` status (or any other message) acknowledged while an event is published deadlocks both."""
     subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "ack-tracer")
     outbox = Outbox(tmp_path / "outbox.sqlite", 100_000, 10**9)
-    link = BrokerLink(config.Mqtt(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600),
+    link = BrokerLink(config.MqttConfig(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600),
                       Topics("traceon", "s1", "door", "d1"), outbox, dict, lambda: None)  # fmt: skip
     made = [sample_event(n) for n in range(800)]
     for event in made:
@@ -210,7 +210,7 @@ def test_acknowledgements_of_other_messages_during_a_publish_never_stall_deliver
 @pytest.mark.parametrize("why", ["nothing listens", "its certificate is from another CA"])
 def test_a_broker_that_cannot_be_reached_is_said_at_once_then_not_at_every_retry(tmp_path, caplog, why):
     caplog.set_level(logging.ERROR, "edge.unit.uplink")
-    settings = config.Mqtt(host="127.0.0.1", port=free_port(), keepalive=5)
+    settings = config.MqttConfig(host="127.0.0.1", port=free_port(), keepalive=5)
     server = None
     if why != "nothing listens":
         make_certificates(tmp_path)
@@ -219,7 +219,9 @@ def test_a_broker_that_cannot_be_reached_is_said_at_once_then_not_at_every_retry
         server.start()
         (tmp_path / "other").mkdir()
         make_certificates(tmp_path / "other")
-        settings = config.Mqtt(host="localhost", port=port, keepalive=5, tls={"ca_file": tmp_path / "other" / "ca.crt"})
+        settings = config.MqttConfig(
+            host="localhost", port=port, keepalive=5, tls={"ca_file": tmp_path / "other" / "ca.crt"}
+        )
     outbox = Outbox(tmp_path / "outbox.sqlite", 100, 10**6)
     link = BrokerLink(settings, Topics("traceon", "s1", "door", "d1"), outbox, dict, lambda: None)
     link.start()
@@ -325,7 +327,7 @@ def test_a_trigger_larger_than_a_trigger_needs_never_reaches_the_unit(tmp_path, 
     """The unit tells the broker its largest packet (MQTT 5): the broker drops the rest for it."""
     fired: list[float] = []
     outbox = Outbox(tmp_path / "outbox.sqlite", 100, 10**6)
-    link = BrokerLink(config.Mqtt(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600),
+    link = BrokerLink(config.MqttConfig(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600),
                       Topics("traceon", "s1", "door", "d1"), outbox, dict, lambda: fired.append(1))  # fmt: skip
     link.start()
     sender = Subscriber(broker.port, "traceon/s1/door/d1/status", "trigger-sender")

@@ -21,7 +21,7 @@ def test_status_reports_a_running_unit(tmp_path, broker):
         time.sleep(3)
         unit.daemon.inbox.fire("manual")
         time.sleep(3)  # an event, and a health report after it (health_every: 1)
-        report = status.collect(path)
+        report = status.gather(path)
         text = subprocess.run(
             [sys.executable, "-m", "edge.cli", "status", "--config", str(path), "--json"],
             capture_output=True,
@@ -39,7 +39,7 @@ def test_status_reports_a_running_unit(tmp_path, broker):
     assert json.loads(text)["unit"] == "s1/door/d1"
     readable = status.render(report)
     assert "daemon      running" in readable and "2 person(s)" in readable
-    stopped = status.collect(path)  # the daemon left a last report when it stopped
+    stopped = status.gather(path)  # the daemon left a last report when it stopped
     assert stopped["daemon"] == "stopped" and stopped["health"]["config"] == config.fingerprint(path)
 
 
@@ -47,7 +47,7 @@ def test_status_says_when_the_broker_is_unreachable(tmp_path):
     from conftest import free_port
 
     path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
-    report = status.collect(path)
+    report = status.gather(path)
     assert report["broker"].startswith("unreachable at localhost:")
     assert report["daemon"] == "not running"
     assert "the daemon has not run with this config" in status.render(report)
@@ -60,11 +60,11 @@ def test_status_tells_a_killed_or_hung_daemon_by_the_age_of_its_last_report(tmp_
     cfg = config.load(path)
     report = {"state": "running", "at": events.utc(time.time() - 60), "config": "x"}  # health_every is 1 s
     health_file.save(health_file.path_beside(cfg.outbox.path), report)
-    assert status.collect(path)["daemon"] == "not running"
+    assert status.gather(path)["daemon"] == "not running"
     health_file.save(health_file.path_beside(cfg.outbox.path), {**report, "at": events.utc(time.time())})
-    assert status.collect(path)["daemon"] == "running"
+    assert status.gather(path)["daemon"] == "running"
     health_file.path_beside(cfg.outbox.path).write_text("{not json")
-    assert status.collect(path)["daemon"] == "unknown"
+    assert status.gather(path)["daemon"] == "unknown"
 
 
 def test_a_hostile_health_file_never_blocks_status_and_a_planted_link_is_not_followed(tmp_path):
@@ -75,14 +75,14 @@ def test_a_hostile_health_file_never_blocks_status_and_a_planted_link_is_not_fol
     path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
     health = health_file.path_beside(config.load(path).outbox.path)
     os.mkfifo(health)  # a reader that opened it normally would wait for a writer forever
-    fifo = status.collect(path)
+    fifo = status.gather(path)
     health.unlink()
     health.write_text('{"at": "' + "x" * 70_000 + '"}')
-    large = status.collect(path)
+    large = status.gather(path)
     assert fifo["daemon"] == large["daemon"] == "unknown"
     assert "not a regular file" in fifo["why"] and "larger than a health report" in large["why"]
     victim = tmp_path / "victim"
     victim.write_text("kept")
     health.with_name(health.name + ".part").symlink_to(victim)
     health_file.save(health, {"state": "running", "at": events.utc(time.time())})
-    assert victim.read_text() == "kept" and status.collect(path)["daemon"] == "running"
+    assert victim.read_text() == "kept" and status.gather(path)["daemon"] == "running"

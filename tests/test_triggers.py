@@ -6,7 +6,7 @@ import time
 
 from conftest import need_data
 
-from edge.unit.config import PirTrigger
+from edge.unit.config import PirTriggerConfig
 from edge.unit.triggers import MotionDetector, PirSensor, TriggerInbox
 from edge.unit.vision.media import video_frames
 
@@ -15,7 +15,7 @@ def test_a_pir_pulse_fires_once_and_extra_pulses_coalesce():
     from gpiozero.pins.mock import MockFactory
 
     factory, inbox = MockFactory(), TriggerInbox()
-    sensor = PirSensor(PirTrigger(pin=17), inbox, factory)
+    sensor = PirSensor(PirTriggerConfig(pin=17), inbox, factory)
     try:
         time.sleep(0.3)  # first samples
         pin = factory.pin(17)

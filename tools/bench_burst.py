@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench_embed import frame_with_face  # noqa: E402
 
 from edge.core import facehash  # noqa: E402
-from edge.unit.config import Vision  # noqa: E402
+from edge.unit.config import VisionConfig  # noqa: E402
 from edge.unit.persons import group  # noqa: E402
 from edge.unit.vision import FacePipeline, VisionSettings  # noqa: E402
 
@@ -83,7 +83,7 @@ def door_queue(unit: subprocess.Popen, work: Path, people: int = 10, apart: floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bursts", type=int, default=25)
-    parser.add_argument("--search-every", type=int, default=Vision.model_fields["search_every"].default)
+    parser.add_argument("--search-every", type=int, default=VisionConfig.model_fields["search_every"].default)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-burst-"))
     frames = [frame_with_face(1280, 720, step) for step in range(10)]

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 from servers import Broker, DelayRelay  # noqa: E402
 
 from edge.core.topics import Topics  # noqa: E402
-from edge.unit.config import Mqtt  # noqa: E402
+from edge.unit.config import MqttConfig  # noqa: E402
 from edge.unit.outbox import Outbox  # noqa: E402
 from edge.unit.uplink import BrokerLink  # noqa: E402
 
@@ -56,7 +56,7 @@ def drain(broker: Broker, delay: float, window: int, count: int, folder: Path) -
     subscriber.subscribe(topics.events, qos=1)
     subscriber.loop_start()
     time.sleep(0.3)
-    settings = Mqtt(host="127.0.0.1", port=relay.port, in_flight=window, health_every=3600)
+    settings = MqttConfig(host="127.0.0.1", port=relay.port, in_flight=window, health_every=3600)
     link = BrokerLink(settings, topics, outbox, lambda: {}, lambda: None)
     started = time.perf_counter()
     link.start()

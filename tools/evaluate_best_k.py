@@ -32,7 +32,7 @@ from lfw import nearest_centre  # noqa: E402
 
 from edge.core import facehash  # noqa: E402
 from edge.core.facehash import FaceHasher, Key  # noqa: E402
-from edge.unit.config import Vision  # noqa: E402
+from edge.unit.config import VisionConfig  # noqa: E402
 from edge.unit.persons import Person, TrustRules, group  # noqa: E402
 from edge.unit.vision import FacePipeline, VisionSettings  # noqa: E402
 from edge.unit.vision.media import read_image, video_frames  # noqa: E402
@@ -152,7 +152,7 @@ def embedding_cost(pipeline: FacePipeline) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--search-every", type=int, default=Vision.model_fields["search_every"].default)
+    parser.add_argument("--search-every", type=int, default=VisionConfig.model_fields["search_every"].default)
     args = parser.parse_args()
     pipeline = FacePipeline(VisionSettings(threads=2, workers=2, search_every=args.search_every))
     hasher = FaceHasher(Key(b"\x5a" * 32), facehash.load_scheme())

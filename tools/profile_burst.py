@@ -43,7 +43,7 @@ from edge.unit.vision.detect import detect_near, working_copy  # noqa: E402
 from edge.unit.vision.quality import measure  # noqa: E402
 
 FRAMES = 10
-SEARCH_EVERY = config.Vision.model_fields["search_every"].default  # the unit's
+SEARCH_EVERY = config.VisionConfig.model_fields["search_every"].default  # the unit's
 WHOLE = len(range(0, FRAMES, SEARCH_EVERY))
 
 

@@ -1,22 +1,67 @@
-"""How every MQTT client of ours reaches the broker: TLS, mutual TLS and credentials, one code path.
+"""How every MQTT client of ours reaches the broker: settings, TLS and credentials, one client factory.
 
-A unit takes them from its config's `mqtt` section; `collect`, `watch` and `trace`'s tools take the
-same settings from command-line options, validated by the same pydantic model (`edge.config.Mqtt`).
+The unit's uplink, the collector and `watch` all connect through `client()`: paho 2 with VERSION2
+callbacks, MQTT 5, TLS or mutual TLS and username/password as the settings ask, reconnecting with
+backoff. A unit takes the settings from its config's `mqtt` section (which embeds BrokerConfig); the
+tracer's and field tools take them from command-line options, validated by the same model.
 """
 
 from __future__ import annotations
 
 import argparse
 import ssl
+import sys
+import time
 from pathlib import Path
 
-from pydantic import ValidationError
+import paho.mqtt.client as mqtt
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edge.unit import config
-from edge.unit.config import Mqtt
+from edge.core import settings as strict
+from edge.core.errors import ConfigError
+from edge.core.settings import ConfigPath, Section
+
+SHORT_LIVED_S = 5  # a connection the broker closes this soon after opening it...
+SHORT_LIVED_IN_A_ROW = 3  # ...this many times in a row: most likely another client uses the same client id
 
 
-def secure(client, settings: Mqtt):
+class TlsConfig(Section):
+    ca_file: ConfigPath = Field(description="CA certificate that signed the broker's certificate")
+    cert_file: ConfigPath | None = Field(None, description="Client certificate, for mutual TLS")
+    key_file: ConfigPath | None = Field(None, description="Client private key, for mutual TLS")
+
+    @field_validator("ca_file", "cert_file")
+    @classmethod
+    def _files(cls, path: Path | None, info) -> Path | None:
+        return path if path is None else strict.readable(path, info.field_name.replace("_", " "), info)
+
+    @field_validator("key_file")
+    @classmethod
+    def _key(cls, path: Path | None, info) -> Path | None:
+        return path if path is None else strict.private(path, "TLS private key", info)
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("mutual TLS needs both cert_file and key_file")
+        return self
+
+
+class BrokerConfig(Section):
+    host: str = Field("localhost", min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    tls: TlsConfig | None = None
+    username: str | None = None
+    password_file: ConfigPath | None = Field(None, description="File holding the password (keep it mode 0600)")
+    topic_prefix: str = Field("traceon", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+
+    @field_validator("password_file")
+    @classmethod
+    def _password(cls, path: Path | None, info) -> Path | None:
+        return path if path is None else strict.private(path, "password file", info)
+
+
+def secure(client: mqtt.Client, settings: BrokerConfig) -> mqtt.Client:
     """TLS or mutual TLS, and username/password, as the settings ask."""
     if settings.tls:
         client.tls_set(
@@ -29,6 +74,46 @@ def secure(client, settings: Mqtt):
         password = settings.password_file.read_text().strip() if settings.password_file else None
         client.username_pw_set(settings.username, password)
     return client
+
+
+def client(
+    settings: BrokerConfig, client_id: str = "", *, manual_ack: bool = False, reconnect: tuple[int, int] = (1, 30)
+) -> mqtt.Client:
+    """A paho client for `settings`, not yet connected (the caller sets its callbacks and will first)."""
+    made = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack
+    )
+    made.reconnect_delay_set(*reconnect)
+    return secure(made, settings)
+
+
+class LinkWatch:
+    """What a client's connections say about the broker: unreachable (said when it starts, then every
+    `say_again_s` if given), or closing each connection right after it opens (another client took the id)."""
+
+    def __init__(self, settings: BrokerConfig, say_again_s: float | None = None):
+        self.where = f"{settings.host}:{settings.port}"
+        self.say_again_s = say_again_s
+        self._said_at: float | None = None  # when the unreachable broker was last said
+        self._connected_at, self._short_lived = 0.0, 0
+
+    def connected(self) -> None:
+        self._said_at, self._connected_at = None, time.monotonic()
+
+    def unreachable(self) -> tuple[str, bool]:
+        """From paho's on_connect_fail: why it could not connect, and whether to say so now."""
+        why = f"cannot reach the broker at {self.where}: {sys.exc_info()[1]}"
+        now = time.monotonic()
+        due = self._said_at is None or (self.say_again_s is not None and now - self._said_at >= self.say_again_s)
+        if due:
+            self._said_at = now
+        return why, due
+
+    def closed(self) -> bool:
+        """From on_disconnect: True once, when the connections look taken over by another client's id."""
+        short = time.monotonic() - self._connected_at < SHORT_LIVED_S
+        self._short_lived = self._short_lived + 1 if short else 0
+        return self._short_lived == SHORT_LIVED_IN_A_ROW
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +133,7 @@ OPTION |= {"tls.key_file": "--tls-key", "tls": "--tls-cert/--tls-key", "password
 OPTION |= {"username": "--username", "topic_prefix": "--prefix"}
 
 
-def settings(args: argparse.Namespace) -> Mqtt:
+def from_options(args: argparse.Namespace) -> BrokerConfig:
     """The options as validated settings; ConfigError names each wrong option."""
     host, port = split_host(args.broker)
     tls = None
@@ -57,13 +142,10 @@ def settings(args: argparse.Namespace) -> Mqtt:
     given = {"host": host, "port": port or (8883 if tls else 1883), "tls": tls, "username": args.username}
     given |= {"password_file": args.password_file, "topic_prefix": args.prefix}
     try:
-        return Mqtt.model_validate(given, context={"base": Path.cwd()})
+        return BrokerConfig.model_validate(given, context={"base": Path.cwd()})
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {OPTION.get(where, where)}: {err['msg'].removeprefix('Value error, ')}")
-        raise config.ConfigError(f"the broker options have {len(lines)} problem(s):\n" + "\n".join(lines)) from None
+        option = lambda loc: OPTION.get(".".join(map(str, loc)), ".".join(map(str, loc)))  # noqa: E731
+        raise strict.refuse("the broker options", e, option, show_given=False) from None
 
 
 def split_host(text: str) -> tuple[str, int | None]:
@@ -75,5 +157,5 @@ def split_host(text: str) -> tuple[str, int | None]:
     elif text.count(":") == 1:
         host, port = text.split(":")
     if port is not None and not port.isdigit():
-        raise config.ConfigError(f"  --broker: {text!r} is not HOST or HOST:PORT")
+        raise ConfigError(f"  --broker: {text!r} is not HOST or HOST:PORT")
     return host, int(port) if port else None

@@ -13,13 +13,9 @@ from importlib import resources
 
 import jsonschema
 
-from edge.core.errors import TraceonError
+from edge.core.errors import EventError
 
 SCHEMA_VERSION = 2  # 2: `clock` says whether the unit's clock could be trusted for the times
-
-
-class EventError(TraceonError, ValueError):
-    """An event that does not match the schema (a bug: it is never stored or sent)."""
 
 
 @cache

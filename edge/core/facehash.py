@@ -28,21 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.core.errors import TraceonError
+from edge.core.errors import FaceHashError, KeyFileError
 from edge.core.shipped import models_dir
 
 VERSION = "fh1"
 KEY_BYTES = 32
+MAX_QUERY_PHOTOS = 4  # a query FaceHash is the mean of up to this many photos: traces are calibrated for that
 KEY_HEADER = "# traceon-edge FaceHash key. Keep it secret and mode 0600; a new key unlinks all old FaceHashes."
 _TEXT = re.compile(r"^fh1:([a-z2-7]{8}):([a-z2-7]+)$")
-
-
-class FaceHashError(TraceonError, ValueError):
-    """A FaceHash that cannot be read, or two that cannot be compared."""
-
-
-class KeyFileError(TraceonError, ValueError):
-    """A key file that is missing, too readable or malformed."""
 
 
 # --- keys ---------------------------------------------------------------------------------------------

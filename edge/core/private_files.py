@@ -11,11 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from edge.core.errors import TraceonError
-
-
-class PrivateFileError(TraceonError, ValueError):
-    """A secret file that is missing, or that others could read or replace."""
+from edge.core.errors import PrivateFileError
 
 
 def read(path: Path, what: str) -> bytes:

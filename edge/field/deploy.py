@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.core.errors import TraceonError
+from edge.core.errors import DeployError
 from edge.field.install_config import DEFAULT_RELOAD, DEFAULT_UNIT_USER
 from edge.unit import config
 
@@ -33,10 +33,6 @@ UNREACHABLE = (
     "Permission denied",
     "verification failed",
 )
-
-
-class DeployError(TraceonError, ValueError):
-    """A deploy that cannot start: nothing was sent to any unit."""
 
 
 @dataclass(frozen=True)

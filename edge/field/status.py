@@ -57,7 +57,7 @@ def broker_reachable(cfg: config.Config, timeout: float = 3.0) -> str:
     return f"reachable at {cfg.mqtt.host}:{cfg.mqtt.port}"
 
 
-def collect(path) -> dict:
+def gather(path) -> dict:
     cfg = config.load(path)
     files = shipped.load_models()
     report = {

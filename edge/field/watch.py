@@ -15,9 +15,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from edge.core.broker import secure
+from edge.core import broker
+from edge.core.broker import BrokerConfig
 from edge.core.events import parse_utc
-from edge.unit.config import Mqtt
 
 SILENT_AFTER_S = 90  # no health report for this long: the unit (or its link) is probably down
 
@@ -113,10 +113,8 @@ class Board:
         return "\n".join(lines)
 
 
-def watch(settings: Mqtt, site: str | None = None, out=sys.stdout, screen=None) -> int:
-    import paho.mqtt.client as mqtt
-
-    prefix, broker = settings.topic_prefix, f"{settings.host}:{settings.port}"
+def watch(settings: BrokerConfig, site: str | None = None, out=sys.stdout, screen=None) -> int:
+    prefix, where = settings.topic_prefix, f"{settings.host}:{settings.port}"
     screen = out.isatty() if screen is None else screen
     board = Board(prefix)
     topic = f"{prefix}/{site or '+'}/+/+/+"
@@ -130,24 +128,23 @@ def watch(settings: Mqtt, site: str | None = None, out=sys.stdout, screen=None) 
     def on_connect(client, userdata, flags, reason, properties):
         client.subscribe(topic, qos=1)
         if not screen:
-            print(f"watching {topic} on {broker}", file=out, flush=True)
+            print(f"watching {topic} on {where}", file=out, flush=True)
 
-    client = secure(mqtt.Client(mqtt.CallbackAPIVersion.VERSION2), settings)
+    client = broker.client(settings, reconnect=(1, 10))
     client.on_connect = on_connect
     client.on_message = on_message
-    client.reconnect_delay_set(1, 10)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         client.connect(settings.host, settings.port, keepalive=15)
     except OSError as e:
-        print(f"traceon-edge: cannot reach the broker at {broker}: {e.strerror or e}", file=sys.stderr)
+        print(f"traceon-edge: cannot reach the broker at {where}: {e.strerror or e}", file=sys.stderr)
         return 1
     client.loop_start()
     try:
         while not stop.wait(1.0):
             if screen:
                 state = "connected" if client.is_connected() else "connecting..."
-                out.write("\x1b[H\x1b[2J" + board.render(time.monotonic(), f"{broker} ({state})") + "\n")
+                out.write("\x1b[H\x1b[2J" + board.render(time.monotonic(), f"{where} ({state})") + "\n")
                 out.flush()
     except KeyboardInterrupt:
         pass

@@ -25,17 +25,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.core import topics
-from edge.core.broker import secure
-from edge.core.errors import TraceonError
-from edge.tracer import intake, report
+from edge.core import broker, topics
+from edge.core.broker import BrokerConfig
+from edge.core.errors import EX_CONFIG, TraceonError
+from edge.core.spans import span, when
+from edge.tracer import intake
 from edge.tracer.store import CONFLICT, REPEATED, STORED, Store, StoreError, open_store, redacted
-from edge.unit.config import Mqtt
 
 MAX_BATCH = 100  # messages per transaction; also the most the broker may have in flight to us
 MAX_PACKET = 1 << 20  # the broker drops larger messages for us instead of sending them (MQTT 5)
 LINE = 300  # a log line never grows past this, whatever a sender puts in its topic
-EX_CONFIG = 78
 FATAL_REFUSALS = {  # CONNACK reasons that retrying cannot mend
     133: "it does not accept this client id",
     134: "bad user name or password",
@@ -72,7 +71,7 @@ def safe(text: str, limit: int = 80) -> str:
 
 
 class Collector:
-    def __init__(self, settings: Mqtt, options: Options, out=sys.stderr):
+    def __init__(self, settings: BrokerConfig, options: Options, out=sys.stderr):
         self.settings, self.options, self.out = settings, options, out
         self.client_id = options.client_id or default_client_id(options.share)
         self.filter = topics.events_filter(settings.topic_prefix, options.share)
@@ -82,18 +81,13 @@ class Collector:
         self.counts = {STORED: 0, REPEATED: 0, CONFLICT: 0, "refused": 0}
         self.exit_code = 0
         self.store: Store | None = None
-        self.unreachable = False
+        self.link = broker.LinkWatch(settings)  # an unreachable broker is said once per outage
         self.had_session = False  # this client id has connected to this store's broker before
-        self.connected_at, self.short_lived = 0.0, 0  # connections closed within seconds, in a row
         self.client = self._client()
 
     # --- the MQTT side (paho's thread) ---
     def _client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, manual_ack=True
-        )
-        secure(client, self.settings)
-        client.reconnect_delay_set(1, 30)
+        client = broker.client(self.settings, self.client_id, manual_ack=True)
         client.on_connect = self._connected
         client.on_connect_fail = self._connect_failed
         client.on_disconnect = self._disconnected
@@ -116,8 +110,7 @@ class Collector:
                 self.say(f"the broker refused the connection: {reason}; retrying")
             return
         self.generation += 1
-        self.connected_at = time.monotonic()
-        self.unreachable = False
+        self.link.connected()
         if not flags.session_present and self.had_session:
             self.say(
                 f"warning: the broker kept no session for {self.client_id}: events published while this collector "
@@ -134,14 +127,13 @@ class Collector:
             return
         self.say(
             f"collecting {self.filter} from {self.settings.host}:{self.settings.port} as {self.client_id} "
-            f"(the broker keeps its session {report.span(self.options.session_expiry_s * 1000)})"
+            f"(the broker keeps its session {span(self.options.session_expiry_s * 1000)})"
         )
 
     def _connect_failed(self, client, userdata) -> None:
-        error = sys.exc_info()[1]
-        if not self.unreachable:
-            self.say(f"cannot reach the broker at {self.settings.host}:{self.settings.port}: {error}; retrying")
-        self.unreachable = True
+        why, say = self.link.unreachable()
+        if say:
+            self.say(f"{why}; retrying")
 
     def _disconnected(self, client, userdata, flags, reason, properties) -> None:
         if self.stop.is_set():
@@ -155,8 +147,7 @@ class Collector:
             self.stop.set()
             return
         self.say(f"lost the broker ({reason}); reconnecting: unacknowledged events will be sent again")
-        self.short_lived = self.short_lived + 1 if time.monotonic() - self.connected_at < 5 else 0
-        if self.short_lived == 3:  # mosquitto 2.0 closes a taken-over session without saying why
+        if self.link.closed():  # mosquitto 2.0 closes a taken-over session without saying why
             self.say(
                 f"warning: the broker keeps closing this collector's connection right after it opens: most likely "
                 f"another client uses the client id {self.client_id}; give each collector its own --client-id"
@@ -293,4 +284,4 @@ class Collector:
         cutoff = time.time() - self.options.retention_s
         deleted = self.store.forget_before(round(cutoff * 1000))
         if deleted:
-            self.say(f"deleted {deleted} event(s) that started before {report.when(round(cutoff * 1000))} UTC")
+            self.say(f"deleted {deleted} event(s) that started before {when(round(cutoff * 1000))} UTC")

@@ -2,16 +2,76 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from edge.core import broker
+from edge.core.options import positive_number
+from edge.core.spans import parse_span
 from edge.tracer import report, store
 from edge.tracer.collect import Collector, Options
-from edge.tracer.trace import parse_span, run
+from edge.tracer.trace import run
 
 
-def collect(args) -> int:
+def register(commands: argparse._SubParsersAction) -> None:
+    collect = commands.add_parser(
+        "collect",
+        help="store the units' events, losing none (contact tracers)",
+        description="Subscribe to the units' events and store them once per event id. The collector keeps a "
+        "persistent session at the broker under a fixed client id, so events published while it is down wait "
+        "there, and acknowledges each event only after it is stored. Every message that is not a valid event "
+        "is refused with one counted line.",
+    )
+    broker.add_options(collect)
+    collect.add_argument("--db", required=True, metavar="URL", help="a SQLite file, sqlite:///path or postgresql://…")
+    collect.add_argument("--share", metavar="GROUP", help="join an MQTT 5 shared subscription group")
+    collect.add_argument(
+        "--client-id", metavar="ID", help="this collector's fixed identity (default traceon-collect-<host>[-<GROUP>])"
+    )
+    collect.add_argument("--session-expiry", default="7d", metavar="SPAN", help="how long the broker keeps events "
+                         "for this collector while it is away (default 7d)")  # fmt: skip
+    collect.add_argument("--retention", default="21d", metavar="SPAN", help="delete events older than this "
+                         "(default 21d: a tracing window of 14 days plus a week to act on it)")  # fmt: skip
+
+    collect.set_defaults(handler=collect_events)
+
+    trace = commands.add_parser(
+        "trace",
+        help="every sighting of one person and who was there at the time",
+        description="Sightings of a person (rows within the Hamming distance that keeps the expected false "
+        "sightings over the rows searched within --max-false), ranked by distance, and each other person seen "
+        "at the same checkpoint within the stride, one line per contact per visit.",
+    )
+    trace.add_argument("facehash", nargs="+", metavar="FACEHASH", help="one, or several of the same person")
+    trace.add_argument("--db", required=True, metavar="URL", help="as for collect")
+    trace.add_argument("--stride", default="30m", help="co-presence window before and after (e.g. 30m)")
+    trace.add_argument("--since", default="14d", help="how far back to look (e.g. 14d)")
+    trace.add_argument(
+        "--max-false", type=positive_number, default=1.0, metavar="N",
+        help="expected false sightings over the rows searched (default 1)",
+    )  # fmt: skip
+    trace.add_argument("--far", type=positive_number, metavar="RATE", help="false-accept rate per row instead")
+    trace.add_argument(
+        "--query-photos", type=int, choices=range(1, 5), default=1, metavar="N",
+        help="the FaceHash was made from N photos (embed --one-person); 1 to 4",
+    )  # fmt: skip
+    trace.add_argument("--format", choices=("table", "csv", "json", "html"), default="table")
+    trace.add_argument("--output", metavar="FILE", help="write the report here (e.g. trace.html)")
+
+    trace.set_defaults(handler=trace_person)
+
+    upgrade = commands.add_parser(
+        "upgrade-db",
+        help="bring a sightings database written by an older traceon-edge to this version's format",
+        description="Upgrade a sightings database in place, in one transaction. Old events are checked as new "
+        "ones are; those that fail are skipped and counted.",
+    )
+    upgrade.add_argument("--db", required=True, metavar="URL")
+    upgrade.set_defaults(handler=upgrade_db)
+
+
+def collect_events(args) -> int:
     retention, expiry = parse_span(args.retention), parse_span(args.session_expiry)
     options = Options(
         db_url=args.db,
@@ -21,10 +81,10 @@ def collect(args) -> int:
         retention_s=int(retention.total_seconds()),
         retention_text=args.retention,
     )
-    return Collector(broker.settings(args), options).run()
+    return Collector(broker.from_options(args), options).run()
 
 
-def trace(args, out=sys.stdout) -> int:
+def trace_person(args, out=sys.stdout) -> int:
     db = store.open_store(args.db, create=False)
     try:
         result = run(

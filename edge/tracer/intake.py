@@ -17,15 +17,11 @@ from functools import cache
 import jsonschema
 
 from edge.core import events, facehash, topics
-from edge.core.errors import TraceonError
+from edge.core.errors import Refused
 
 MAX_BYTES = 64 * 1024  # an event of 100 persons (the schema's limit) is about 30 kB
 MAX_DEPTH = 5  # the schema's deepest value (event → persons → [i] → quality → size) is at depth 4
 MAX_SPAN_MS = 10 * 60 * 1000  # no burst lasts longer: a longer event had its clock stepped mid-burst
-
-
-class Refused(TraceonError, ValueError):
-    """A message that is not stored. Its text is safe to log: no payload in it."""
 
 
 @dataclass(frozen=True)

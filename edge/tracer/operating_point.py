@@ -12,16 +12,12 @@ import json
 from dataclasses import dataclass
 from functools import cache
 
-from edge.core.errors import TraceonError
+from edge.core.errors import OperatingError
+from edge.core.facehash import MAX_QUERY_PHOTOS
 from edge.core.shipped import models_dir
 
 FILE = "facehash_operating.json"
 MAX_FAR = 1e-2  # no trace accepts more than 1 % of strangers per row, however few rows it searches
-MAX_QUERY_PHOTOS = 4  # queries are calibrated for means of up to this many photos
-
-
-class OperatingError(TraceonError, ValueError):
-    """A trace whose operating point cannot be chosen (no calibration for it)."""
 
 
 @dataclass(frozen=True)

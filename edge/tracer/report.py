@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import csv
-import datetime
 import html
 import io
 import json
 
+from edge.core.spans import span, when
 from edge.tracer.trace import Trace, Visit
 
 SIGHTING_COLOUR = "#d62728"  # the traced person (tests look for these colours in a screenshot)
 CONTACT_COLOUR = "#1f77b4"
-
-
-def when(ms: int | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    if ms is None:
-        return "-"
-    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime(fmt)
-
-
-def span(ms: int) -> str:
-    seconds = ms / 1000
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
 
 
 def short(code: str) -> str:

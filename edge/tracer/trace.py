@@ -12,15 +12,11 @@ import datetime
 from dataclasses import dataclass, field
 
 from edge.core import facehash
-from edge.core.errors import TraceonError
+from edge.core.errors import TraceError
 from edge.tracer import operating_point
 from edge.tracer.store import Row, Store
 
 CONTACT_LINK_FAR = 1e-5  # two rows of a visit are one contact person within this FAR's distance
-
-
-class TraceError(TraceonError, ValueError):
-    """A trace that cannot be run as asked."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +70,6 @@ class Trace:
     unreadable: int
     sightings: list[Sighting]  # ranked by distance
     visits: list[Visit]  # in time order
-
-
-def parse_span(text: str) -> datetime.timedelta:
-    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-    if len(text) < 2 or text[-1] not in units or not text[:-1].replace(".", "", 1).isdigit():
-        raise TraceError(f"{text!r} is not a duration: use a number and s, m, h or d (e.g. 30m, 14d)")
-    return datetime.timedelta(**{units[text[-1]]: float(text[:-1])})
 
 
 def query_codes(texts: list[str]) -> list[facehash.FaceHash]:

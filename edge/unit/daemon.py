@@ -89,7 +89,7 @@ class Parts:
     """What a Runtime is built from, each made from its config: tests hand in a failing detector, camera or outbox."""
 
     detector: Callable[[VisionSettings, Path], Detector] = settings_detector
-    camera: Callable[[config.Source], Camera] = Camera
+    camera: Callable[[config.SourceConfig], Camera] = Camera
     outbox: Callable[[Config], Outbox] = real_outbox
     link: Callable[..., BrokerLink] = BrokerLink
 

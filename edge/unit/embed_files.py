@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edge.core.errors import FrameError, TraceonError
-from edge.core.facehash import FaceHasher, Key, load_scheme
+from edge.core.facehash import MAX_QUERY_PHOTOS, FaceHasher, Key, load_scheme
 from edge.unit.vision import Face, FacePipeline, VisionSettings
 from edge.unit.vision.media import expand, is_video, read_image, video_frames
 
@@ -113,7 +113,6 @@ def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.st
     Each photo gives its largest face. At most MAX_QUERY_PHOTOS photos are used (the best by quality: the
     trace is calibrated for means of up to that many), and a photo whose face does not match the others
     is left out and named, so one wrong photo cannot turn the query into someone else."""
-    from edge.tracer.operating_point import MAX_QUERY_PHOTOS
     from edge.unit.persons import Person, TrustRules, weight
 
     pipeline = FacePipeline(settings)

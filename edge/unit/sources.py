@@ -14,19 +14,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.core.errors import TraceonError
-from edge.unit.config import ImagesSource, Picamera2Source, VideoSource, WebcamSource
+from edge.core.errors import SourceError, TraceonError
+from edge.unit.config import ImagesSourceConfig, Picamera2SourceConfig, VideoSourceConfig, WebcamSourceConfig
 from edge.unit.vision.media import IMAGE_SUFFIXES, read_image
 
 log = logging.getLogger(__name__)
 
 
-class SourceError(TraceonError, OSError):
-    """A camera that cannot be opened or read."""
-
-
 class VideoFile:
-    def __init__(self, settings: VideoSource):
+    def __init__(self, settings: VideoSourceConfig):
         self.settings = settings
         self._capture = cv2.VideoCapture(str(settings.path))
         if not self._capture.isOpened():
@@ -55,7 +51,7 @@ class VideoFile:
 
 
 class ImageFolder:
-    def __init__(self, settings: ImagesSource):
+    def __init__(self, settings: ImagesSourceConfig):
         self.settings = settings
         self._paths = sorted(p for p in Path(settings.path).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self._paths:
@@ -77,7 +73,7 @@ class ImageFolder:
 
 
 class Webcam:
-    def __init__(self, settings: WebcamSource):
+    def __init__(self, settings: WebcamSourceConfig):
         self._capture = cv2.VideoCapture(settings.device)
         if not self._capture.isOpened():
             raise SourceError(f"cannot open webcam {settings.device!r} (is it plugged in, and in group video?)")
@@ -93,7 +89,7 @@ class Webcam:
 
 
 class PiCamera:
-    def __init__(self, settings: Picamera2Source):
+    def __init__(self, settings: Picamera2SourceConfig):
         try:
             from picamera2 import Picamera2
         except ImportError:

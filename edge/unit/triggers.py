@@ -14,7 +14,7 @@ import time
 import cv2
 import numpy as np
 
-from edge.unit.config import IntervalTrigger, PirTrigger
+from edge.unit.config import IntervalTriggerConfig, PirTriggerConfig
 
 
 class TriggerInbox:
@@ -57,7 +57,7 @@ class TriggerInbox:
 class PirSensor:
     """gpiozero MotionSensor; the pin factory is passed in (MockFactory in tests, lgpio on a Pi)."""
 
-    def __init__(self, settings: PirTrigger, inbox: TriggerInbox, pin_factory=None):
+    def __init__(self, settings: PirTriggerConfig, inbox: TriggerInbox, pin_factory=None):
         from gpiozero import MotionSensor
 
         self._sensor = MotionSensor(
@@ -70,7 +70,7 @@ class PirSensor:
 
 
 class IntervalTimer:
-    def __init__(self, settings: IntervalTrigger, inbox: TriggerInbox):
+    def __init__(self, settings: IntervalTriggerConfig, inbox: TriggerInbox):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(settings.seconds, inbox), daemon=True)
         self._thread.start()

@@ -20,21 +20,18 @@ import collections
 import json
 import logging
 import secrets
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge.core import events
-from edge.core.broker import secure
+from edge.core import broker, events
 from edge.core.topics import Topics
-from edge.unit.config import Mqtt
+from edge.unit.config import MqttConfig
 from edge.unit.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -55,7 +52,7 @@ class InFlight:
 class BrokerLink:
     def __init__(
         self,
-        settings: Mqtt,
+        settings: MqttConfig,
         topics: Topics,
         outbox: Outbox,
         health: Callable[[], dict],
@@ -67,7 +64,7 @@ class BrokerLink:
         self._health, self._on_trigger, self._on_delivered = health, on_trigger, on_delivered
         self._on_health = on_health
         self._health_sent = False  # on this connection
-        self._acked: dict[int, threading.Event] = {}
+        self._unacked: dict[int, threading.Event] = {}  # message id -> set by its PUBACK
         self._flight: collections.deque[InFlight] = collections.deque()  # published, oldest first
         self._early: dict[int, str] = {}  # message ids acknowledged with no one waiting yet: their refusal, or ""
         self._refused: dict[int, str] = {}  # message ids the broker answered with a failure, and why
@@ -77,17 +74,14 @@ class BrokerLink:
         self.connected = threading.Event()
         self.last_error = ""
         self.ignored_retained = 0
-        self._said_at = 0.0  # when the unreachable broker was last said
-        self._connected_at, self._short_lived = 0.0, 0
+        self._link = broker.LinkWatch(settings, say_again_s=SAY_AGAIN_S)
         client_id = settings.client_id or (
             f"traceon-{topics.site}-{topics.checkpoint}-{topics.device}-{secrets.token_hex(3)}"
         )
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client = broker.client(settings, client_id)
         self.client.max_queued_messages_set(0)
         self.client.max_inflight_messages_set(settings.in_flight + 2)  # health and status fly beside the events
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.will_set(topics.status, "offline", qos=1, retain=True)
-        secure(self.client, settings)
         self.client.on_connect = self._connected
         self.client.on_connect_fail = self._connect_failed
         self.client.on_disconnect = self._disconnected
@@ -103,7 +97,8 @@ class BrokerLink:
             log.error("%s", self.last_error)
             return
         log.info("connected to %s:%d", self.settings.host, self.settings.port)
-        self.last_error, self._said_at, self._connected_at = "", 0.0, time.monotonic()
+        self.last_error = ""
+        self._link.connected()
         client.publish(self.topics.status, "online", qos=1, retain=True)
         # retainHandling 2: a retained trigger is not sent on subscribe (it would fire at every reconnect)
         client.subscribe(self.topics.trigger, options=SubscribeOptions(qos=1, retainHandling=2))
@@ -112,10 +107,8 @@ class BrokerLink:
 
     def _connect_failed(self, client, userdata) -> None:
         """paho could not connect (refused, unreachable, a failed TLS handshake): say why, now and then."""
-        error = sys.exc_info()[1]
-        self.last_error = f"cannot reach the broker at {self.settings.host}:{self.settings.port}: {error}"
-        if time.monotonic() - self._said_at >= SAY_AGAIN_S:
-            self._said_at = time.monotonic()
+        self.last_error, say = self._link.unreachable()
+        if say:
             log.error("%s; retrying with backoff, events wait in the outbox", self.last_error)
 
     def _disconnected(self, client, userdata, flags, reason, properties) -> None:
@@ -123,8 +116,7 @@ class BrokerLink:
         if not self._stop.is_set():
             self.last_error = f"lost the broker: {reason}"
             log.warning("%s; reconnecting with backoff, events wait in the outbox", self.last_error)
-            self._short_lived = self._short_lived + 1 if time.monotonic() - self._connected_at < 5 else 0
-            if self._short_lived == 3:
+            if self._link.closed():
                 log.error(
                     "the broker keeps closing this unit's connection right after it opens: most likely another "
                     "client uses its client id (set mqtt.client_id to something unique, and see docs/BROKER.md)"
@@ -134,7 +126,7 @@ class BrokerLink:
         # paho calls this holding its own message lock, so _lock is never held around a paho call
         refusal = str(reason) if reason.is_failure else ""  # e.g. "Not authorized": mosquitto's ACL said no
         with self._lock:
-            done = self._acked.get(mid)
+            done = self._unacked.get(mid)
             if done is None:
                 self._early[mid] = refusal  # acknowledged before _publish could register it (or not an event)
             elif refusal:
@@ -203,7 +195,7 @@ class BrokerLink:
         while self._flight and self._flight[0].done.is_set():
             sent = self._flight.popleft()
             with self._lock:
-                self._acked.pop(sent.mid, None)
+                self._unacked.pop(sent.mid, None)
                 refusal = self._refused.pop(sent.mid, None)
             if refusal:
                 self._keep_refused(refusal)
@@ -217,7 +209,7 @@ class BrokerLink:
         later, in order (what the broker took meanwhile comes twice, with its id)."""
         with self._lock:
             for sent in self._flight:
-                self._acked.pop(sent.mid, None)
+                self._unacked.pop(sent.mid, None)
                 self._refused.pop(sent.mid, None)
         self._flight.clear()
         said = self.refusing
@@ -240,7 +232,7 @@ class BrokerLink:
                 if refusal := self._early.pop(info.mid):
                     self._refused[info.mid] = refusal
                 done.set()
-            self._acked[info.mid] = done
+            self._unacked[info.mid] = done
         return InFlight(event_id, body, info.mid, done)
 
     def report_health(self) -> None:

@@ -11,22 +11,37 @@ from pathlib import Path
 import numpy as np
 
 from edge.core import shipped
+from edge.unit.config import VisionConfig
 from edge.unit.vision.align import Aligner, points
 from edge.unit.vision.detect import Box, Detector, DetectorKind, Followed, detect_near, make_detector
 from edge.unit.vision.embedder import Embedder
 from edge.unit.vision.frame import ColorOrder, check_frame, to_rgb
 from edge.unit.vision.quality import Quality, measure
 
+UNIT = VisionConfig.model_fields  # a unit's defaults, for the settings that mean the same here
+
 
 @dataclass(frozen=True)
 class VisionSettings:
-    working_width: int = 640  # detection runs on a copy at most this wide
-    upsample: int = 0  # HOG: each step finds faces half as large, at about 4× the detection time
+    """Detection takes a unit's defaults (edge.unit.config.VisionConfig: one place for them). Threads, workers
+    and search_every default to one photo at a time on one thread, as `embed` and the tools take photos;
+    a unit sets every field from its config (`from_config`)."""
+
+    working_width: int = UNIT["working_width"].default  # detection runs on a copy at most this wide
+    upsample: int = UNIT["upsample"].default  # HOG: each step finds faces half as large, at about 4× the time
     threads: int = 1  # interpreter threads for the embedder
-    detector: DetectorKind = "hog+yunet"  # chosen on lfw_dev: no photo without a face (HOG alone: 20)
-    min_score: float = 0.8  # YuNet's confidence below which a box is not a face: lfw_dev's HOG misses score 0.88–0.93
+    detector: DetectorKind = UNIT["detector"].default.kind  # chosen on lfw_dev: no photo without a face
+    min_score: float = UNIT["detector"].default.min_score  # lfw_dev's HOG misses score 0.88–0.93 on YuNet
     workers: int = 1  # threads that find the faces of a burst's frames at once
     search_every: int = 1  # a burst's frames searched whole; between them, only near the faces found
+
+    @classmethod
+    def from_config(cls, vision: VisionConfig, frames_follow_on: bool = True) -> VisionSettings:
+        """A unit's settings; a source whose frames do not follow on (photos) has each searched whole."""
+        min_score = getattr(vision.detector, "min_score", cls.min_score)
+        every = vision.search_every if frames_follow_on else 1
+        v = vision
+        return cls(v.working_width, v.upsample, v.threads, v.detector.kind, min_score, v.workers, every)
 
 
 def settings_detector(settings: VisionSettings, yunet_model: Path) -> Detector:
