@@ -12,6 +12,8 @@ for v in 3.11 3.13; do
   if [ ${#ran[@]} -eq 0 ]; then
     say "ruff check and format check"
     "$venv/bin/ruff" check . && "$venv/bin/ruff" format --check . || failed+=("ruff")
+    say "the walls between the roles (import contracts in pyproject.toml)"
+    "$venv/bin/lint-imports" || failed+=("import contracts")
   fi
   say "pytest on Python $v"
   "$venv/bin/python" -m pytest "$@" || failed+=("pytest $v")
