@@ -82,7 +82,7 @@ def test_a_delete_refused_by_a_full_disk_never_sends_the_event_again(tmp_path, b
     ids = {e["event_id"] for e in made}
     subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "guard-outbox-tracer")
     acked: list[dict] = []
-    settings = config.Mqtt(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600, in_flight=20)
+    settings = config.MqttConfig(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600, in_flight=20)
     link = BrokerLink(settings, Topics("traceon", "s1", "door", "d1"), outbox, dict, lambda: None, acked.append)
     link.start()
 

@@ -25,7 +25,7 @@ def test_a_retained_trigger_on_the_broker_is_never_delivered_to_the_unit(tmp_pat
     sender = Subscriber(broker.port, TOPICS.trigger, "guard-trigger-sender")
     outbox = Outbox(tmp_path / "outbox.sqlite", 100, 10**6)
     fired: list[int] = []
-    link = BrokerLink(config.Mqtt(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600), TOPICS,
+    link = BrokerLink(config.MqttConfig(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600), TOPICS,
                       outbox, dict, lambda: fired.append(1))  # fmt: skip
     delivered: list[tuple[str, bytes, bool]] = []  # everything the broker hands the unit's client
     handler = link.client.on_message
@@ -60,7 +60,7 @@ def test_a_message_with_the_retain_flag_handed_to_the_link_fires_no_trigger(tmp_
     """Guard 2, the handler: a broker that sends a retained trigger anyway is not obeyed."""
     outbox = Outbox(tmp_path / "outbox.sqlite", 100, 10**6)
     fired: list[int] = []
-    link = BrokerLink(config.Mqtt(host="127.0.0.1", port=free_port(), keepalive=5), TOPICS, outbox, dict,
+    link = BrokerLink(config.MqttConfig(host="127.0.0.1", port=free_port(), keepalive=5), TOPICS, outbox, dict,
                       lambda: fired.append(1))  # fmt: skip
 
     def trigger(retain: bool) -> mqtt.MQTTMessage:

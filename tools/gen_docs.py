@@ -135,7 +135,8 @@ def events_md() -> str:
                 lines.append(f"| `persons[].{sub}` | {describe(p)} | {p.get('description', '')} |")
                 for q, qp in p.get("properties", {}).items():
                     lines.append(f"| `persons[].{sub}.{q}` | {describe(qp)} | {qp.get('description', '')} |")
-    lines += ["", "Every field is required; no other field is allowed. The JSON Schema: `edge/core/event.schema.json`.", ""]
+    schema_file = "`edge/core/event.schema.json`"
+    lines += ["", f"Every field is required; no other field is allowed. The JSON Schema: {schema_file}.", ""]
     lines += [
         "## What a collector accepts",
         "",
