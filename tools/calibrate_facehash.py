@@ -68,6 +68,12 @@ def scheme(mean, scale, levels, span, bits=1024, thresholds=None) -> dict:
     }
 
 
+def measuring(candidate: dict, bits: int) -> dict:
+    """The candidate scheme as FaceHasher takes it at a length whose threshold is not calibrated yet (what is
+    measured here): FaceHasher hashes only at the lengths a scheme has thresholds for."""
+    return {**candidate, "thresholds": {str(bits): float("nan")}}
+
+
 def mean_scores(similarities: list[np.ndarray], same: np.ndarray) -> dict:
     results = [lfw.scores(s, same) for s in similarities]
     return {k: float(np.mean([r[k] for r in results])) for k in ("acc", "tar")}
@@ -96,7 +102,8 @@ def main() -> None:
             if bits % (levels - 1):
                 continue
             s = scheme(mean, scale, levels, span)
-            table[name][bits] = mean_scores([code_similarity(FaceHasher(k, s, bits), data) for k in keys], same)
+            hashers = [FaceHasher(k, measuring(s, bits), bits) for k in keys]
+            table[name][bits] = mean_scores([code_similarity(h, data) for h in hashers], same)
         print(name, {b: f"{100 * r['acc']:.2f}/{100 * r['tar']:.1f}" for b, r in table[name].items()}, flush=True)
 
     eligible = [
@@ -113,7 +120,7 @@ def main() -> None:
         if bits % 128 and bits not in LENGTHS:
             continue
         s = scheme(mean, scale, levels, span)
-        pooled = np.concatenate([code_similarity(FaceHasher(k, s, bits), data) for k in calibration])
+        pooled = np.concatenate([code_similarity(FaceHasher(k, measuring(s, bits), bits), data) for k in calibration])
         thresholds[str(bits)] = round(1.0 - lfw.best_threshold(pooled, np.tile(same, len(calibration))), 4)
     result = scheme(mean, scale, levels, span, 1024, thresholds)
     result["model"] = files.model_id
