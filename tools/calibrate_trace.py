@@ -125,7 +125,8 @@ def curve(genuine: np.ndarray, impostor: np.ndarray) -> dict:
     slope, intercept = np.polyfit(fit_at, [probit(far[d]) for d in fit_at], 1)
     measured_from = int(np.argmax(within >= MEASURED_FLOOR))
     last = int(np.argmax(far >= operating_point.MAX_FAR))
-    fitted = [NormalDist().cdf(slope * d + intercept) for d in range(measured_from)]
+    # far[] and tar[] both end at `last`, even where too few pairs leave every distance up to it to the fit
+    fitted = [NormalDist().cdf(slope * d + intercept) for d in range(min(measured_from, last + 1))]
     values = fitted + list(far[measured_from : last + 1])
     return {
         "far": [float(f"{v:.3g}") for v in values],
