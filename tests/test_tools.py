@@ -1,8 +1,8 @@
 """Every benchmark, calibration and evaluation script in tools/ runs to its table at a tiny size (issue 18, item 9).
 
 Each runs as its own process from the checkout's root, as someone measuring would run it, and must finish and
-print its table; the figures are not checked (a tiny run's mean nothing). What a script stores or sends it makes
-with the project's own code (tools/unit_events.py builds events with edge.unit.sighting; edge.unit.outbox,
+print its table; the figures are not checked (at this size they mean nothing). What a script stores or sends it
+makes with the project's own code (tools/unit_events.py builds events with edge.unit.sighting; edge.unit.outbox,
 edge.tracer.intake and edge.tracer.store keep them), so a change to the event, the outbox or the store breaks a
 test here instead of next month's measurement. A quick run writes into tmp_path, never into models/ or docs/ (the
 scripts refuse a quick run that would).
@@ -60,9 +60,9 @@ def test_bench_burst():
     need_data("faces", "barack_obama", "1.jpg")
     out = run_tool("bench_burst.py", "--bursts", 1, "--people", 2, "--repeat", 1)
     assert "traceon-edge burst benchmark: 1 bursts of 10 frames" in out
-    assert "trigger → PUBACK   median" in out and "(persons per event: [1])" in out
+    assert "trigger → PUBACK   median" in out and "(persons per event:" in out
     assert "baseline in-process: detect+embed+group+hash" in out
-    assert "2 triggers 300 ms apart: 2 events published" in out
+    assert "2 triggers 300 ms apart:" in out and "bursts dropped while vision was busy" in out
     assert "peak RSS of the daemon (VmHWM)" in out
 
 
@@ -100,7 +100,7 @@ def test_calibrate_facehash_writes_its_scheme_elsewhere(tmp_path):
     before = shipped_files()
     models, docs = tmp_path / "models", tmp_path / "docs"
     out = run_tool("calibrate_facehash.py", "--pairs-each", 10, "--models", models, "--docs", docs)
-    assert "20 pairs; int8 cosine: accuracy" in out
+    assert "pairs; int8 cosine: accuracy" in out
     assert "| scheme | 128 bits |" in out and "| thermometer, 5 levels, span ±2.0σ |" in out
     assert "chosen:" in out and "| bits | threshold |" in out
     from edge.core.facehash import FaceHasher, Key
@@ -147,7 +147,7 @@ def test_evaluate_best_k():
     need_data("lfw_dev", "images")
     out = run_tool("evaluate_best_k.py", "--clip-frames", "90:150", "--people", 4)
     assert "persons hashed in 6 bursts" in out and "| best 3 |" in out and "| every view |" in out
-    assert "lfw_dev, bursts of 3 photos: 4 people" in out and "lfw_dev, bursts of 2 photos: 4 people" in out
+    assert "lfw_dev, bursts of 3 photos:" in out and "lfw_dev, bursts of 2 photos:" in out
     assert "Embedding a 10-frame burst's 10 chips:" in out
 
 
@@ -156,7 +156,7 @@ def test_evaluate_trace_stores_unit_events_and_writes_elsewhere(tmp_path):
     before = shipped_files()
     out = run_tool("evaluate_trace.py", "--held-out", "--people", 8, "--docs", tmp_path)
     assert "| data | query photos | budget | traces | rows |" in out
-    assert "| all lfw_dev (in sample) | 2 | --far 1e-05 | 8 |" in out and "| held-out half | 1 | --max-false 1 |" in out
+    assert "| all lfw_dev (in sample) | 2 | --far 1e-05 |" in out and "| held-out half | 1 | --max-false 1 |" in out
     assert (tmp_path / "TRACE_EVALUATION.md").read_text().startswith("# Does a trace keep its promise?")
     assert shipped_files() == before
 
