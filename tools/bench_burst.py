@@ -1,12 +1,13 @@
 """Benchmark: trigger → PUBACK for a 10-frame burst of 1280×720 frames with one face, and the daemon's peak RSS.
 
-    python tools/bench_burst.py [--bursts 25]
+    python tools/bench_burst.py [--bursts 25] [--people 10] [--repeat 10]
 
 Starts mosquitto on a free loopback port and `traceon-edge run` as its own process (a `video` source looping
 over a 1280×720 mp4 of a real face walking across and back, a fifth of the face a frame; manual trigger, no
 cooldown, 10 consecutive frames a burst; `--search-every` sets `vision.search_every`, default the unit's),
-sends SIGUSR1 and times until the daemon prints the event, which it does once the broker's PUBACK is
-in. Baseline, in this process: the same 10 frames through detect, embed, group and hash alone.
+waits until the daemon's health report says it is connected, sends SIGUSR1 and times until the daemon prints
+the event, which it does once the broker's PUBACK is in; then a queue of `--people` triggers at the door.
+Baseline, in this process: the same 10 frames through detect, embed, group and hash alone (median of `--repeat`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import os
 import select
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,17 +33,12 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT))
 
 from bench_embed import frame_with_face  # noqa: E402
+from servers import free_port  # noqa: E402
 
-from edge.core import facehash  # noqa: E402
-from edge.unit.config import VisionConfig  # noqa: E402
+from edge.core import facehash, health_file  # noqa: E402
+from edge.unit import config as unit_config  # noqa: E402
 from edge.unit.persons import group  # noqa: E402
 from edge.unit.vision import FacePipeline, VisionSettings  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def baseline_ms(frames: list[np.ndarray], repeat: int) -> float:
@@ -60,7 +55,26 @@ def baseline_ms(frames: list[np.ndarray], repeat: int) -> float:
     return 1000 * statistics.median(times[1:])
 
 
-def door_queue(unit: subprocess.Popen, work: Path, people: int = 10, apart: float = 0.3) -> str:
+def stopped(unit: subprocess.Popen, log: Path) -> SystemExit:
+    return SystemExit(f"the daemon stopped (status {unit.wait(5)}):\n{log.read_text()[-3000:]}")
+
+
+def wait_connected(unit: subprocess.Popen, health: Path, log: Path, timeout: float = 120) -> None:
+    """Until the daemon's health report (kept beside its outbox) says the broker is connected: models loaded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if unit.poll() is not None:
+            raise stopped(unit, log)
+        try:
+            if health_file.read(health)["broker"] == "connected":
+                return
+        except (OSError, ValueError):
+            pass  # not written yet
+        time.sleep(0.1)
+    raise SystemExit(f"the daemon did not connect within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def door_queue(unit: subprocess.Popen, health: Path, people: int = 10, apart: float = 0.3) -> str:
     """A queue at a door: `people` triggers `apart` seconds apart; how many bursts were taken and published."""
     published = 0
     for _ in range(people):
@@ -72,18 +86,22 @@ def door_queue(unit: subprocess.Popen, work: Path, people: int = 10, apart: floa
     while published < people and select.select([unit.stdout], [], [], 10)[0]:
         published += '"event_id"' in unit.stdout.readline()
     time.sleep(1.5)  # the next health report (every second) counts the bursts
-    health = json.loads((work / "outbox.health.json").read_text())
+    report = health_file.read(health)
     return (
         f"{people} triggers {apart * 1000:.0f} ms apart: {published} events published, "
-        f"{health['dropped']['bursts_while_busy']} bursts dropped while vision was busy, "
-        f"{health['dropped']['triggers_coalesced']} triggers coalesced in all"
+        f"{report['dropped']['bursts_while_busy']} bursts dropped while vision was busy, "
+        f"{report['dropped']['triggers_coalesced']} triggers coalesced in all"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bursts", type=int, default=25)
-    parser.add_argument("--search-every", type=int, default=VisionConfig.model_fields["search_every"].default)
+    parser.add_argument("--people", type=int, default=10, help="triggers of the queue at the door")
+    parser.add_argument("--repeat", type=int, default=10, help="runs of the in-process baseline")
+    parser.add_argument(
+        "--search-every", type=int, default=unit_config.VisionConfig.model_fields["search_every"].default
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-burst-"))
     frames = [frame_with_face(1280, 720, step) for step in range(10)]
@@ -103,17 +121,21 @@ def main() -> None:
         f"facehash: {{key_file: {work / 'unit.key'}}}\nmqtt: {{port: {port}, health_every: 1}}\n"
         f"outbox: {{path: {work / 'outbox.sqlite'}}}\n"
     )
+    unit_config.load(config)  # the unit's own check: a config it would refuse stops the bench here, saying why
+    health = health_file.path_beside(work / "outbox.sqlite")
+    log = work / "daemon.log"
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     broker = subprocess.Popen([mosquitto, "-c", str(work / "mosquitto.conf")], stderr=subprocess.DEVNULL)
-    unit = subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "run", "--config", str(config), "--print-events"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        bufsize=1,
-    )
+    with open(log, "w") as said:
+        unit = subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", "run", "--config", str(config), "--print-events"],
+            stdout=subprocess.PIPE,
+            stderr=said,
+            text=True,
+            bufsize=1,
+        )
     try:
-        time.sleep(4)  # models loaded, broker connected
+        wait_connected(unit, health, log)
         latencies, persons = [], []
         for _ in range(args.bursts + 1):
             t = time.perf_counter()
@@ -122,9 +144,11 @@ def main() -> None:
             if not ready:
                 raise SystemExit("no event within 30 s")
             line = unit.stdout.readline()
+            if not line:
+                raise stopped(unit, log)
             latencies.append(time.perf_counter() - t)
-            persons.append(line.count('"facehash"'))
-        queue_at_door = door_queue(unit, work)
+            persons.append(len(json.loads(line)["persons"]))
+        queue_at_door = door_queue(unit, health, args.people)
         status = Path(f"/proc/{unit.pid}/status").read_text()
         peak = int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1]) / 1024
     finally:
@@ -133,7 +157,7 @@ def main() -> None:
         broker.terminate()
         shutil.rmtree(work, ignore_errors=True)
     ms = [1000 * x for x in latencies[1:]]  # the first burst warms caches up
-    base = baseline_ms(frames, 10)
+    base = baseline_ms(frames, args.repeat)
     print(
         f"traceon-edge burst benchmark: {args.bursts} bursts of 10 frames, 1280×720, one face, {os.cpu_count()} cores,"
         f" searched whole every {args.search_every}"

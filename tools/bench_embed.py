@@ -1,14 +1,14 @@
 """Benchmark of the face pipeline, one thread each (a benchmark, not a test: it prints numbers).
 
-    python tools/bench_embed.py [--repeat 30] [--throughput]
+    python tools/bench_embed.py [--repeat 30] [--throughput] [--bursts N] [--frames 10] [--photos N]
 
 Per face: dlib's float `compute_face_descriptor`, the shipped int8 model, and the float32 TFLite build
 of the same network when tools/build_model.py has left it in build/ (ratios against dlib in the same run).
 Each detector (hog, yunet, hog+yunet, and HOG on the gray copy it used before) on 640×480 and 1280×720
 frames at the default working width, one whole 1280×720 frame with one face through each, and the peak
-RSS of `traceon-edge embed` over the sample photos (ratios against hog in the same run), and the
-sustained frames per second at 640×480 on 1 and 2 cores, against face_recognition's steps (`--throughput`:
-only that).
+RSS of `traceon-edge embed` over the sample photos (`--photos`: the first N), and the sustained frames per second
+at 640×480 on 1 and 2 cores, against face_recognition's steps (`--throughput`: only that; `--bursts` of `--frames`
+frames, by default a tenth of `--repeat` and at least 2).
 """
 
 from __future__ import annotations
@@ -73,8 +73,12 @@ def frame_with_face(width: int, height: int, step: int = 0) -> np.ndarray:
     return np.ascontiguousarray(scene[:, left : left + width])
 
 
-def peak_rss_of_embed() -> float:
-    command = [sys.executable, "-m", "edge.cli", "embed", str(FACES)]
+def sample_photos(count: int | None = None) -> list[Path]:
+    return sorted(p for p in FACES.rglob("*") if p.is_file())[:count]
+
+
+def peak_rss_of_embed(photos: int | None = None) -> float:
+    command = [sys.executable, "-m", "edge.cli", "embed", *map(str, sample_photos(photos))]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     if status != 0:
@@ -121,17 +125,17 @@ def process_pool_ms(frames: list[np.ndarray], bursts: int) -> tuple[float, float
     return ms, peak
 
 
-def throughput(recogniser, repeat: int) -> list[tuple[str, float, str]]:
+def throughput(recogniser, repeat: int, bursts: int | None = None, per_burst: int = 10) -> list[tuple[str, float, str]]:
     """Sustained frames per second at 640×480, one face a frame (someone walking across), through a burst's
-    steps (find on the workers, one embed call per 10-frame burst, group), searching every frame whole and
+    steps (find on the workers, one embed call per burst of `per_burst` frames, group), searching every frame whole and
     every third, against face_recognition's own steps done with dlib on the same frames (HOG at upsample 1 on
     RGB, 5-point landmarks, float descriptor), in this run. Reported as ms per frame."""
     import dlib
 
     from edge.unit.persons import group
 
-    bursts = max(2, repeat // 10)
-    frames = [frame_with_face(640, 480, step) for step in range(10)]
+    bursts = bursts or max(2, repeat // 10)
+    frames = [frame_with_face(640, 480, step) for step in range(per_burst)]
     rows, per_frame = [], {}
     for every in (1, 3):
         for workers in (1, 2):
@@ -180,7 +184,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--throughput", action="store_true", help="only the sustained frames per second (20 s)")
+    parser.add_argument("--bursts", type=int, help="bursts for the sustained frames per second")
+    parser.add_argument("--frames", type=int, default=10, help="frames of each of those bursts (1 to 10)")
+    parser.add_argument("--photos", type=int, help="only the first N sample photos for the peak RSS of embed")
     args = parser.parse_args()
+    if not 1 <= args.frames <= 10:
+        parser.error("--frames: a burst here is 1 to 10 frames of someone crossing the frame")
     import dlib
     from evaluate import dlib_dat
 
@@ -191,7 +200,7 @@ def main() -> None:
 
     recogniser = dlib.face_recognition_model_v1(str(dlib_dat()))
     if args.throughput:
-        show(throughput(recogniser, args.repeat))
+        show(throughput(recogniser, args.repeat, args.bursts, args.frames))
         return
     int8, batch = pipeline.embedder, np.stack(chips)
     fns = {
@@ -233,11 +242,12 @@ def main() -> None:
             (f"whole 1280×720 frame, one face, detect + align + embed: {kind}", ms, f"{ms / times['hog']:.2f}× hog")
         )
 
-    rows += throughput(recogniser, args.repeat)
+    rows += throughput(recogniser, args.repeat, args.bursts, args.frames)
 
     print(f"traceon-edge pipeline benchmark, one thread, {os.cpu_count()} cores, median of {args.repeat} runs")
     show(rows)
-    print(f"  {'peak RSS of `traceon-edge embed` over the sample photos':<72} {peak_rss_of_embed():8.1f} MB")
+    photos = f"{len(sample_photos(args.photos))} sample photos"
+    print(f"  {'peak RSS of `traceon-edge embed` over ' + photos:<72} {peak_rss_of_embed(args.photos):8.1f} MB")
 
 
 if __name__ == "__main__":

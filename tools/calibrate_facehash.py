@@ -1,18 +1,20 @@
 """Choose and calibrate the FaceHash scheme on lfw_dev; write models/facehash.json and docs/FACEHASH.md.
 
-    python tools/calibrate_facehash.py
+    python tools/calibrate_facehash.py [--pairs FILE] [--pairs-each N --models DIR --docs DIR]
 
 Learns the public statistics (population mean and per-coordinate scale of the int8 embeddings),
 measures every candidate scheme at every code length under several keys, picks the default (the best
 TAR at FAR 1e-3 among 1,024-bit schemes whose accuracy is within 0.5 points of the embedding's
 cosine), and calibrates a match threshold per length. Keys here are fixed, so the output is
-deterministic; they never leave this tool.
+deterministic; they never leave this tool. `--pairs-each N` is a quick run on the first N same-person and N
+different-person pairs: it must write to other folders (`--models`, `--docs`) than the shipped ones.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import hashlib
 import json
 import sys
@@ -23,8 +25,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lfw
 
-from edge.core import shipped
+from edge.core import facehash, shipped
 from edge.core.facehash import FaceHasher, Key
+
+# Every candidate at every length under one key projects with the same keyed rotations: make each once, not once
+# per hasher (they are most of this tool's time). The function is the unit's own, only remembered.
+facehash.rotation = functools.cache(facehash.rotation)
 
 LENGTHS = (128, 256, 512, 768, 1024)
 CANDIDATES = [(2, 0.0)] + [(levels, span) for levels in (3, 5, 9) for span in (1.5, 2.0, 2.5, 3.0)]
@@ -68,6 +74,12 @@ def scheme(mean, scale, levels, span, bits=1024, thresholds=None) -> dict:
     }
 
 
+def measuring(candidate: dict, bits: int) -> dict:
+    """The candidate scheme as FaceHasher takes it at a length whose threshold is not calibrated yet (what is
+    measured here): FaceHasher hashes only at the lengths a scheme has thresholds for."""
+    return {**candidate, "thresholds": {str(bits): float("nan")}}
+
+
 def mean_scores(similarities: list[np.ndarray], same: np.ndarray) -> dict:
     results = [lfw.scores(s, same) for s in similarities]
     return {k: float(np.mean([r[k] for r in results])) for k in ("acc", "tar")}
@@ -76,9 +88,13 @@ def mean_scores(similarities: list[np.ndarray], same: np.ndarray) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=Path, default=lfw.DEFAULT_PAIRS)
+    parser.add_argument("--pairs-each", type=int, metavar="N", help="only N same- and N different-person pairs")
+    parser.add_argument("--models", type=Path, default=shipped.models_dir(), help="where facehash.json goes")
+    parser.add_argument("--docs", type=Path, default=lfw.DOCS, help="where FACEHASH.md goes")
     args = parser.parse_args()
+    lfw.quick_run_writes_elsewhere(parser, args.pairs_each is not None, args.models, args.docs)
     files = shipped.load_models()
-    data = lfw.embedded(args.pairs)
+    data = lfw.embedded(args.pairs, each=args.pairs_each)
     same = data.same
     mean, scale = statistics(data.vectors)
     cosine = lfw.scores(np.sum(data.vectors[data.a] * data.vectors[data.b], axis=1), same)
@@ -96,7 +112,8 @@ def main() -> None:
             if bits % (levels - 1):
                 continue
             s = scheme(mean, scale, levels, span)
-            table[name][bits] = mean_scores([code_similarity(FaceHasher(k, s, bits), data) for k in keys], same)
+            hashers = [FaceHasher(k, measuring(s, bits), bits) for k in keys]
+            table[name][bits] = mean_scores([code_similarity(h, data) for h in hashers], same)
         print(name, {b: f"{100 * r['acc']:.2f}/{100 * r['tar']:.1f}" for b, r in table[name].items()}, flush=True)
 
     eligible = [
@@ -113,13 +130,14 @@ def main() -> None:
         if bits % 128 and bits not in LENGTHS:
             continue
         s = scheme(mean, scale, levels, span)
-        pooled = np.concatenate([code_similarity(FaceHasher(k, s, bits), data) for k in calibration])
+        pooled = np.concatenate([code_similarity(FaceHasher(k, measuring(s, bits), bits), data) for k in calibration])
         thresholds[str(bits)] = round(1.0 - lfw.best_threshold(pooled, np.tile(same, len(calibration))), 4)
     result = scheme(mean, scale, levels, span, 1024, thresholds)
     result["model"] = files.model_id
     result["calibrated_on"] = f"{args.pairs.name}: {len(data.pairs)} pairs, {len(data.paths)} photos"
     result["threshold_rule"] = "same person if normalised Hamming distance ≤ threshold (best accuracy, 5 keys pooled)"
-    (shipped.models_dir() / "facehash.json").write_text(json.dumps(result, indent=1) + "\n")
+    args.models.mkdir(parents=True, exist_ok=True)
+    (args.models / "facehash.json").write_text(json.dumps(result, indent=1) + "\n")
 
     lines = [
         "# FaceHash schemes measured on lfw_dev",
@@ -149,7 +167,7 @@ def main() -> None:
         *[f"| {b} | {t} |" for b, t in thresholds.items()],
         "",
     ]
-    lfw.write_doc("FACEHASH.md", lines)
+    lfw.write_doc("FACEHASH.md", lines, args.docs)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Calibrate `trace` for a 1:N search: the FaceHash distance at each false-accept rate, on all lfw_dev pairs.
 
     python tools/calibrate_trace.py          # writes models/facehash_operating.json and docs/TRACING_CALIBRATION.md
+    python tools/calibrate_trace.py --people 8 --models DIR --docs DIR   # a quick run, written elsewhere
 
 A trace compares one query with every stored row, so what matters is the false-accept rate (FAR) per
 row: expected false sightings = FAR × rows searched. For each code length and for queries made from
@@ -8,12 +9,15 @@ row: expected false sightings = FAR × rows searched. For each code length and f
 several keys pooled, the share of different-person comparisons (FAR) and of same-person comparisons
 (TAR) within each Hamming distance. Where fewer than 100 different-person pairs fall within a distance
 the FAR is extrapolated from a probit fit of the measured tail (1e-5 … 1e-3), which lies above the
-measured points there: a cautious estimate, flagged as extrapolated.
+measured points there: a cautious estimate, flagged as extrapolated. `--people N` is a quick run on the N
+people with the most photos: it must write to other folders (`--models`, `--docs`) than the shipped ones.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
+import functools
 import hashlib
 import itertools
 import json
@@ -28,6 +32,10 @@ import lfw
 
 from edge.core import facehash, shipped
 from edge.tracer import operating_point
+
+# Every length and query size under one key uses the same keyed rotations: make each once, not once per hasher
+# (they were most of a quick run's time). The function is the unit's own, only remembered.
+facehash.rotation = functools.cache(facehash.rotation)
 
 KEYS = 3
 MAX_PHOTOS = operating_point.MAX_QUERY_PHOTOS
@@ -117,7 +125,8 @@ def curve(genuine: np.ndarray, impostor: np.ndarray) -> dict:
     slope, intercept = np.polyfit(fit_at, [probit(far[d]) for d in fit_at], 1)
     measured_from = int(np.argmax(within >= MEASURED_FLOOR))
     last = int(np.argmax(far >= operating_point.MAX_FAR))
-    fitted = [NormalDist().cdf(slope * d + intercept) for d in range(measured_from)]
+    # far[] and tar[] both end at `last`, even where too few pairs leave every distance up to it to the fit
+    fitted = [NormalDist().cdf(slope * d + intercept) for d in range(min(measured_from, last + 1))]
     values = fitted + list(far[measured_from : last + 1])
     return {
         "far": [float(f"{v:.3g}") for v in values],
@@ -146,8 +155,14 @@ def cosine_row(data: lfw.People) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--people", type=int, metavar="N", help="only the N people of lfw_dev with the most photos")
+    parser.add_argument("--models", type=Path, default=shipped.models_dir(), help=f"where {operating_point.FILE} goes")
+    parser.add_argument("--docs", type=Path, default=lfw.DOCS, help="where TRACING_CALIBRATION.md goes")
+    args = parser.parse_args()
+    lfw.quick_run_writes_elsewhere(parser, args.people is not None, args.models, args.docs)
     files = shipped.load_models()
-    data = lfw.people()
+    data = lfw.people(most=args.people)
     scheme = facehash.load_scheme()
     lengths = sorted(int(b) for b in scheme["thresholds"])
     print(f"{len(data.vectors)} of {data.photos} photos with a face, {len(data.groups())} people", flush=True)
@@ -167,12 +182,13 @@ def main() -> None:
         for photos in range(1, MAX_PHOTOS + 1):
             result["lengths"][str(bits)][str(photos)] = curve(*histograms(data, bits, photos))
         print(bits, "bits done", flush=True)
-    (shipped.models_dir() / operating_point.FILE).write_text(json.dumps(result, indent=1) + "\n")
+    args.models.mkdir(parents=True, exist_ok=True)
+    (args.models / operating_point.FILE).write_text(json.dumps(result, indent=1) + "\n")
     union = curve(*histograms(data, 1024, 1, union=2))
-    write_doc(data, result, union, cosine_row(data))
+    write_doc(data, result, union, cosine_row(data), args.docs)
 
 
-def write_doc(data: lfw.People, result: dict, union: dict, cosine: str) -> None:
+def write_doc(data: lfw.People, result: dict, union: dict, cosine: str, folder: Path = lfw.DOCS) -> None:
     head = "| | " + " | ".join(f"FAR {f:g}" for f in FARS) + " |"
     rule = "|---|" + "---|" * len(FARS)
     lengths = result["lengths"]
@@ -235,7 +251,7 @@ def write_doc(data: lfw.People, result: dict, union: dict, cosine: str) -> None:
         + ".",
         "",
     ]
-    lfw.write_doc("TRACING_CALIBRATION.md", lines)
+    lfw.write_doc("TRACING_CALIBRATION.md", lines, folder)
 
 
 if __name__ == "__main__":

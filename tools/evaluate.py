@@ -1,11 +1,13 @@
 """Accuracy of the shipped int8 embedder against dlib's own float network, on LFW-format pairs.
 
-    python tools/evaluate.py [--pairs ../shared/data/lfw_dev/pairsDevTrain.txt]
+    python tools/evaluate.py [--pairs ../shared/data/lfw_dev/pairsDevTrain.txt] [--out docs/ACCURACY.md]
+    python tools/evaluate.py --detectors [--docs docs]      # writes DETECTION.md
 
 Every photo goes through the same detection and alignment (the device's own), then through
 (a) dlib's float `compute_face_descriptor`, (b) the float NumPy rebuild of the network, and (c) the
 shipped int8 model. Prints a table and writes it to docs/ACCURACY.md. Needs face-recognition-models
-(dlib's float network): `pip install -e '.[test]'`.
+(dlib's float network): `pip install -e '.[test]'`. A quick run (`--pairs-each N`: the first N same- and N
+different-person pairs; `--impostors`, `--faces`) must write elsewhere than docs/ (`--out`, `--docs`).
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ def verification(emb: np.ndarray, index: dict, pairs: list[lfw.Pair]) -> dict:
     return {**result, "decisions": sim >= result["threshold"]}
 
 
-def faces_decisions(recogniser_path: Path) -> list[str]:
-    """Every pair of photos in ../shared/data/faces: dlib float at its 0.6 rule vs int8 at its threshold."""
+def faces_decisions(recogniser_path: Path, count: int | None = None) -> list[str]:
+    """Every pair of photos in ../shared/data/faces (`count`: of its first photos): dlib float at its 0.6 rule vs
+    int8 at its threshold."""
     import itertools
 
     import dlib
@@ -65,7 +68,7 @@ def faces_decisions(recogniser_path: Path) -> list[str]:
 
     pipeline = FacePipeline()
     recogniser = dlib.face_recognition_model_v1(str(recogniser_path))
-    photos = sorted(p for p in FACES.rglob("*") if p.is_file())
+    photos = sorted(p for p in FACES.rglob("*") if p.is_file())[:count]
     faces = {p: pipeline.process(read_image(p))[0] for p in photos}
     raw = {p: np.array(recogniser.compute_face_descriptor(f.chip)) for p, f in faces.items()}
     counts: dict[tuple[bool, bool, bool], int] = {}
@@ -133,7 +136,7 @@ def tar_population(similarity, pairs: tuple[np.ndarray, ...], far: float = 1e-3)
     return float(np.mean(similarity(mi, mj) > threshold))
 
 
-def facehash_section(data: lfw.Embedded, reference: np.ndarray) -> list[str]:
+def facehash_section(data: lfw.Embedded, reference: np.ndarray, impostors: int = 300_000) -> list[str]:
     """FaceHash against the embedding and MD5, across keys, and across runtimes (int8 vs float)."""
     import hashlib
 
@@ -142,7 +145,7 @@ def facehash_section(data: lfw.Embedded, reference: np.ndarray) -> list[str]:
     scheme = load_scheme()
     keys = [Key(hashlib.sha256(f"traceon-edge evaluation key {i}".encode()).digest()) for i in range(4)]
     a, b, same = data.a, data.b, data.same
-    population = population_pairs(data)
+    population = population_pairs(data, impostors)
     v = data.vectors
     cosine = lfw.scores(np.sum(v[a] * v[b], axis=1), same)
     cos_tar = tar_population(lambda i, j: np.sum(v[i] * v[j], axis=1), population)
@@ -233,7 +236,7 @@ class GrayCopy:
         return self.hog.detect(to_gray(frame, order), order)
 
 
-def detector_table(pairs_path: Path) -> list[str]:
+def detector_table(pairs_path: Path, each: int | None = None) -> list[str]:
     """Each detector as the unit runs it (working width 640, upsample 0): misses count as errors."""
     from edge.unit.vision.detect import make_detector
     from edge.unit.vision.pipeline import VisionSettings
@@ -250,7 +253,7 @@ def detector_table(pairs_path: Path) -> list[str]:
         else:
             detector = make_detector(kind, files.detector, defaults.working_width, 0, defaults.min_score)
         started = time.perf_counter()
-        data = lfw.embedded(pairs_path, detector)
+        data = lfw.embedded(pairs_path, detector, each)
         took = (time.perf_counter() - started) / data.photos * 1000
         counted, _ = data.with_misses()
         sim = np.array([float(data.vectors[data.index[p.a]] @ data.vectors[data.index[p.b]]) for p in data.pairs])
@@ -281,14 +284,20 @@ def main() -> None:
     parser.add_argument("--pairs", type=Path, default=lfw.DEFAULT_PAIRS)
     parser.add_argument("--out", type=Path, default=lfw.ROOT / "docs" / "ACCURACY.md")
     parser.add_argument("--detectors", action="store_true", help="compare the detectors; writes docs/DETECTION.md")
+    parser.add_argument("--docs", type=Path, default=lfw.DOCS, help="where --detectors writes DETECTION.md")
+    parser.add_argument("--pairs-each", type=int, metavar="N", help="only N same- and N different-person pairs")
+    parser.add_argument("--impostors", type=int, default=300_000, help="random different-person pairs for FaceHash")
+    parser.add_argument("--faces", type=int, metavar="N", help="only the first N photos of faces/")
     args = parser.parse_args()
+    quick = args.pairs_each is not None or args.faces is not None or args.impostors != 300_000
+    lfw.quick_run_writes_elsewhere(parser, quick, args.docs if args.detectors else args.out.parent)
     if args.detectors:
-        lfw.write_doc("DETECTION.md", detector_table(args.pairs))
+        lfw.write_doc("DETECTION.md", detector_table(args.pairs, args.pairs_each), args.docs)
         return
 
     files = shipped.load_models()
     started = time.time()
-    data = lfw.embedded(args.pairs)
+    data = lfw.embedded(args.pairs, each=args.pairs_each)
     print(f"{len(data.paths)} of {data.photos} photos gave a face; {len(data.pairs)} pairs usable", flush=True)
     stack = data.chips
     net = load_network(dlib_dat())
@@ -315,7 +324,7 @@ def main() -> None:
     missed = data.photos - len(data.paths)
     threshold = files.manifest["match"]["threshold"]
     usable = len(data.pairs)
-    pairs_total = len(lfw.read_pairs(args.pairs))
+    pairs_total = len(lfw.read_pairs(args.pairs, args.pairs_each))
     text = "\n".join(
         [
             "# Accuracy of the face embedder",
@@ -343,8 +352,8 @@ def main() -> None:
             "",
             "TAR at FAR 1e-3 rests on the one most similar impostor pair of about 1,100: read it as coarse.",
             "",
-            *facehash_section(data, unit(reference)),
-            *faces_decisions(dlib_dat()),
+            *facehash_section(data, unit(reference), args.impostors),
+            *faces_decisions(dlib_dat(), args.faces),
         ]
     )
     print(text)

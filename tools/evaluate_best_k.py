@@ -1,6 +1,6 @@
 """FaceHash stability when a person's embedding comes from only the best K views instead of every view.
 
-    python tools/evaluate_best_k.py [--search-every 3]
+    python tools/evaluate_best_k.py [--search-every 3] [--clip-frames FIRST:END] [--people N]
 
 Two kinds of burst, through the unit's default pipeline (hog+yunet, a whole search every 3rd frame, or as
 `--search-every` says):
@@ -10,7 +10,8 @@ Two kinds of burst, through the unit's default pipeline (hog+yunet, a whole sear
 - bursts built from lfw_dev photos (a burst = B photos of one person, taken as one person's views): two
   disjoint bursts of each person with at least 2B photos (mated), and first bursts of two people (non-mated).
 "Best K" keeps the K views of highest weight (the weight the unit already averages by). It also prints what
-embedding only K chips a person would save against embedding every face of a 10-frame burst.
+embedding only K chips a person would save against embedding every face of a 10-frame burst. A quick run:
+`--clip-frames 90:150`, only those frames of the clip; `--people N`, only the N lfw_dev people with the most photos.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
+import lfw  # noqa: E402
 from lfw import nearest_centre  # noqa: E402
 
 from edge.core import facehash  # noqa: E402
@@ -45,8 +47,8 @@ def label(k: int | None) -> str:
     return "every view" if k is None else f"best {k}"
 
 
-def clip_rows(pipeline: FacePipeline, hasher: FaceHasher) -> list[str]:
-    clip = [frame for _, frame in video_frames(DATA / "video" / "short_hamilton_clip.mp4")]
+def clip_rows(pipeline: FacePipeline, hasher: FaceHasher, frames: slice = slice(None)) -> list[str]:
+    clip = [frame for _, frame in video_frames(DATA / "video" / "short_hamilton_clip.mp4")][frames]
     persons, bursts = [], 0
     for phase in range(3):
         frames = clip[phase::3]
@@ -88,11 +90,12 @@ def decidability(mated: list[float], others: list[float]) -> float:
     return float(abs(np.mean(others) - np.mean(mated)) / spread)
 
 
-def lfw_people(pipeline: FacePipeline, least: int) -> dict[str, list]:
-    """The face nearest the centre of each photo, for people with at least `least` photos in lfw_dev."""
+def lfw_people(pipeline: FacePipeline, least: int, most: int | None = None) -> dict[str, tuple[int, list]]:
+    """The face nearest the centre of each photo, for people with at least `least` photos in lfw_dev (`most`: of
+    the `most` people with the most photos only); by name, with how many photos each has."""
     people = {}
-    for folder in sorted((DATA / "lfw_dev" / "images").iterdir()):
-        paths = sorted(folder.glob("*.jpg"))
+    for name, photos in itertools.groupby(lfw.photos(most), key=lambda p: p.parent.name):
+        paths = list(photos)
         if len(paths) < least:
             continue
         faces = []
@@ -101,13 +104,14 @@ def lfw_people(pipeline: FacePipeline, least: int) -> dict[str, list]:
             found = pipeline.process(frame)
             if found:
                 faces.append(nearest_centre(found, frame))
-        people[folder.name] = faces
+        people[name] = (len(paths), faces)
     return people
 
 
-def lfw_rows(pipeline: FacePipeline, hasher: FaceHasher, burst: int) -> list[str]:
+def lfw_rows(hasher: FaceHasher, burst: int, found: dict[str, tuple[int, list]]) -> list[str]:
+    """`found`: lfw_people's, for people with at least 2 × `burst` photos or fewer."""
     rules = TrustRules(continuity=False)
-    people = lfw_people(pipeline, 2 * burst)
+    people = {name: faces for name, (photos, faces) in found.items() if photos >= 2 * burst}
 
     def person(faces) -> Person:
         return Person([(i, f, rules.trusts(f)) for i, f in enumerate(faces)])
@@ -153,11 +157,20 @@ def embedding_cost(pipeline: FacePipeline) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--search-every", type=int, default=VisionConfig.model_fields["search_every"].default)
+    parser.add_argument(
+        "--clip-frames",
+        type=lambda text: slice(*(int(n) if n else None for n in text.split(":"))),
+        default=slice(None),
+        metavar="FIRST:END",
+        help="only these frames of the clip (he is hashed from frame 60 or so)",
+    )
+    parser.add_argument("--people", type=int, metavar="N", help="only the N lfw_dev people with the most photos")
     args = parser.parse_args()
     pipeline = FacePipeline(VisionSettings(threads=2, workers=2, search_every=args.search_every))
     hasher = FaceHasher(Key(b"\x5a" * 32), facehash.load_scheme())
-    lines = [*clip_rows(pipeline, hasher), "", *lfw_rows(pipeline, hasher, 3), ""]
-    lines += [*lfw_rows(pipeline, hasher, 2), "", *embedding_cost(pipeline)]
+    found = lfw_people(pipeline, 2 * 2, args.people)  # each photo once, for the bursts of 3 and of 2
+    lines = [*clip_rows(pipeline, hasher, args.clip_frames), "", *lfw_rows(hasher, 3, found), ""]
+    lines += [*lfw_rows(hasher, 2, found), "", *embedding_cost(pipeline)]
     pipeline.close()
     print("\n".join(lines))
 

@@ -1,26 +1,28 @@
 """Does a trace keep its promise? Sightings of every lfw_dev photo in a store, each person traced from a photo.
 
-    python tools/evaluate_trace.py [--held-out]
+    python tools/evaluate_trace.py [--held-out] [--people N --docs DIR]
 
 Every lfw_dev photo whose face is found becomes one sighting (one event, one person row) at a random
-checkpoint and time, under a key the calibration never used, stored through the real store. Each person
+checkpoint and time, under a key the calibration never used: the event a unit would send (tools/unit_events.py),
+checked as a collector checks it and stored through the real store. Each person
 with at least two photos is then traced with the real `trace` (default budget: --max-false 1) from one
 of their photos, and with --query-photos 2 from the mean of two when they have three or more. The
 report compares the false sightings the header predicted with those returned (rows of other people),
 and the share of the person's other photos found with the share the header expected.
 
 --held-out calibrates the curves on half of the people and builds the store from the other half, so
-that the prediction is tested on people the calibration never saw.
+that the prediction is tested on people the calibration never saw. `--people N` is a quick run on the N people
+with the most photos: it must write its document elsewhere than docs/ (`--docs`).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import random
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -28,33 +30,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import calibrate_trace
 import lfw
+import unit_events
 
-from edge.core import events, facehash
+from edge.core import facehash
+from edge.core.topics import Topics
 from edge.tracer import intake, operating_point, store, trace
 
 KEY = facehash.Key(b"traceon-edge trace evaluation k.")  # not one of the calibration keys
 NOW = datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC)
+PREFIX = "traceon"
 
 
-def sighting(code: str, checkpoint: int, at: float) -> intake.Event:
-    body = {
-        "schema_version": 1,
-        "event_id": str(uuid.uuid4()),
-        "site": "lfw",
-        "checkpoint": f"door-{checkpoint}",
-        "device": "unit-1",
-        "trigger": "pir",
-        "started_at": events.utc(at),
-        "ended_at": events.utc(at + 1),
-        "frames": 1,
-        "faces": 1,
-        "persons": [{"facehash": code, "frames": 1, "quality": {"size": 110, "frontalness": 0.9, "sharpness": 50.0}}],
-        "model": "dlib_resnet_v1_int8@b5208826d4c0",
-        "key_id": KEY.id,
-        "software": "traceon-edge 0.1.0",
-    }
-    events.validate(body)
-    return intake.build(body)
+def sighting(hasher: facehash.FaceHasher, embedding: np.ndarray, checkpoint: int, at: float) -> intake.Event:
+    """One photo seen at a checkpoint: the event a unit sends, checked as a collector checks what it receives."""
+    body = unit_events.event(hasher, [embedding], at, checkpoint=f"door-{checkpoint}", site="lfw", frames=1)
+    topic = Topics(PREFIX, body["site"], body["checkpoint"], body["device"]).events
+    return intake.check(topic, json.dumps(body).encode(), PREFIX)
 
 
 def subset(data: lfw.People, keep: np.ndarray) -> lfw.People:
@@ -70,12 +61,12 @@ def held_out_curves(data: lfw.People) -> dict:
 
 def evaluate(data: lfw.People, label: str, far: float | None = None) -> list[str]:
     hasher = facehash.FaceHasher(KEY, facehash.load_scheme())
-    codes = [str(c) for c in (facehash.FaceHash(KEY.id, bits) for bits in hasher.codes(data.vectors))]
     rng = random.Random(2026)
     start = (NOW - datetime.timedelta(days=10)).timestamp()
+    made = [sighting(hasher, v, rng.randrange(20), start + rng.uniform(0, 9 * 86400)) for v in data.vectors]
+    codes = [e.body["persons"][0]["facehash"] for e in made]  # each photo's FaceHash, as stored
     with tempfile.TemporaryDirectory() as folder:
         db = store.open_store(str(Path(folder) / "lfw.sqlite"))
-        made = [sighting(c, rng.randrange(20), start + rng.uniform(0, 9 * 86400)) for c in codes]
         db.add(made)
         row_of = {e.event_id: i for i, e in enumerate(made)}
         lines = []
@@ -118,8 +109,11 @@ def evaluate(data: lfw.People, label: str, far: float | None = None) -> list[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--held-out", action="store_true", help="also calibrate on half the people, test on the rest")
+    parser.add_argument("--people", type=int, metavar="N", help="only the N people of lfw_dev with the most photos")
+    parser.add_argument("--docs", type=Path, default=lfw.DOCS, help="where TRACE_EVALUATION.md goes")
     args = parser.parse_args()
-    data = lfw.people()
+    lfw.quick_run_writes_elsewhere(parser, args.people is not None, args.docs)
+    data = lfw.people(most=args.people)
     head = ("| data | query photos | budget | traces | rows | false predicted | false returned | true found | "
             "true expected |\n|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     print(head)
@@ -159,7 +153,7 @@ def main() -> None:
         "calibrated on half of the people and the store holds only the other half.",
         "",
     ]
-    lfw.write_doc("TRACE_EVALUATION.md", doc)
+    lfw.write_doc("TRACE_EVALUATION.md", doc, args.docs)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Shared by build_model.py (calibration chips, match threshold) and evaluate.py (a
 
 from __future__ import annotations
 
+import collections
 import os
 import sys
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from edge.unit.vision.media import read_image  # noqa: E402
 
 LFW_DEV = ROOT.parent / "shared" / "data" / "lfw_dev"
 DEFAULT_PAIRS = LFW_DEV / "pairsDevTrain.txt"
+DOCS = ROOT / "docs"
 # LFW photos are 250 px with the face about 110 px across: one upsampling step finds the few smaller ones.
 LFW_UPSAMPLE = 1
 
@@ -34,7 +36,9 @@ class Pair:
     same: bool
 
 
-def read_pairs(path: Path = DEFAULT_PAIRS) -> list[Pair]:
+def read_pairs(path: Path = DEFAULT_PAIRS, each: int | None = None) -> list[Pair]:
+    """The pairs of an LFW-format file; with `each`, only its first `each` same-person and first `each`
+    different-person pairs (a quick run: the figures are not the full set's)."""
     images = path.parent / "images"
 
     def image(name: str, index: str) -> Path:
@@ -47,6 +51,8 @@ def read_pairs(path: Path = DEFAULT_PAIRS) -> list[Pair]:
             pairs.append(Pair(image(f[0], f[1]), image(f[0], f[2]), True))
         elif len(f) == 4:
             pairs.append(Pair(image(f[0], f[1]), image(f[2], f[3]), False))
+    if each is not None:
+        pairs = [p for p in pairs if p.same][:each] + [p for p in pairs if not p.same][:each]
     return pairs
 
 
@@ -164,13 +170,14 @@ class Embedded:
         return {p: i for i, p in enumerate(self.paths)}
 
 
-def embedded(pairs_path: Path = DEFAULT_PAIRS, detector: Detector | None = None) -> Embedded:
-    """Chips and int8 embeddings through the device's own detection, alignment and shipped model."""
+def embedded(pairs_path: Path = DEFAULT_PAIRS, detector: Detector | None = None, each: int | None = None) -> Embedded:
+    """Chips and int8 embeddings through the device's own detection, alignment and shipped model (`each`:
+    read_pairs's)."""
     from edge.core import shipped
     from edge.unit.vision.embedder import Embedder
 
     files = shipped.load_models()
-    pairs = read_pairs(pairs_path)
+    pairs = read_pairs(pairs_path, each)
     chips = chips_for(unique_images(pairs), files.landmarks, detector=detector)
     paths = sorted(p for p, c in chips.items() if c is not None)
     stack = np.stack([chips[p] for p in paths])
@@ -181,9 +188,20 @@ def embedded(pairs_path: Path = DEFAULT_PAIRS, detector: Detector | None = None)
     return Embedded(paths, vectors, stack, usable, len(chips), pairs)
 
 
-def write_doc(name: str, lines: list[str]) -> None:
-    """Write a generated docs/NAME and print it."""
-    (ROOT / "docs" / name).write_text("\n".join(lines))
+def quick_run_writes_elsewhere(parser, quick: bool, *folders: Path) -> None:
+    """A quick run (a part of the data) must not overwrite the shipped calibration or the docs: its figures are
+    not theirs."""
+    from edge.core import shipped
+
+    shipped_places = {DOCS.resolve(), (ROOT / "models").resolve(), shipped.models_dir().resolve()}
+    if quick and any(folder.resolve() in shipped_places for folder in folders):
+        parser.error("a quick run must not overwrite shipped files or docs: point its output options elsewhere")
+
+
+def write_doc(name: str, lines: list[str], folder: Path = DOCS) -> None:
+    """Write a generated document (docs/NAME unless another folder is given) and print it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("\n".join(lines))
     print("\n".join(lines))
 
 
@@ -203,23 +221,41 @@ class People:
         return [g for g in groups if len(g) >= at_least]
 
 
-def people(cache: Path | None = None) -> People:
-    """Every photo under lfw_dev/images through the device's detection, alignment and model (cached in build/)."""
+def photos(most: int | None = None) -> list[Path]:
+    """Every photo under lfw_dev/images, in name order; with `most`, only those of the `most` people with the most
+    photos (a quick run that still has people with several photos)."""
+    paths = sorted((LFW_DEV / "images").glob("*/*.jpg"))
+    if most is None:
+        return paths
+    count = collections.Counter(p.parent.name for p in paths)
+    chosen = set(sorted(count, key=lambda name: (-count[name], name))[:most])
+    return [p for p in paths if p.parent.name in chosen]
+
+
+def people(cache: Path | None = None, most: int | None = None) -> People:
+    """Every photo under lfw_dev/images through the device's detection, alignment and model, cached in build/;
+    with `most`, only the photos of `photos(most)`, and not cached."""
     from edge.core import shipped
     from edge.unit.vision.embedder import Embedder
 
     files = shipped.load_models()
-    cache = cache or ROOT / "build" / f"lfw_dev_people_{files.model_id.replace('@', '_')}_up{LFW_UPSAMPLE}.npz"
-    paths = sorted((LFW_DEV / "images").glob("*/*.jpg"))
-    if not cache.exists():
+    if most is None:
+        cache = cache or ROOT / "build" / f"lfw_dev_people_{files.model_id.replace('@', '_')}_up{LFW_UPSAMPLE}.npz"
+    paths = photos(most)
+    if cache is None or not cache.exists():
         chips = chips_for(paths, files.landmarks)
         found = [p for p in paths if chips[p] is not None]
         stack = np.stack([chips[p] for p in found])
         embedder = Embedder(files.model, files.manifest, threads=os.cpu_count() or 1)
         vectors = np.concatenate([embedder.embed(stack[i : i + 32]) for i in range(0, len(stack), 32)])
+        if cache is None:
+            return _people(found, vectors, len(paths))
         cache.parent.mkdir(exist_ok=True)
         np.savez(cache, vectors=vectors, paths=np.array([str(p.relative_to(LFW_DEV)) for p in found]))
     data = np.load(cache)
-    found = [LFW_DEV / p for p in data["paths"]]
+    return _people([LFW_DEV / p for p in data["paths"]], data["vectors"], len(paths))
+
+
+def _people(found: list[Path], vectors: np.ndarray, photos: int) -> People:
     _, labels = np.unique([p.parent.name for p in found], return_inverse=True)
-    return People(found, data["vectors"].astype(np.float64), labels, len(paths))
+    return People(found, vectors.astype(np.float64), labels, photos)
