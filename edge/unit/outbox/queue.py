@@ -31,7 +31,7 @@ from pathlib import Path
 from edge.core import events
 from edge.core.errors import TraceonError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__package__)  # "edge.unit.outbox", as in the log lines before it was a package
 
 DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 FULL = {13}  # SQLITE_FULL (also what a write to a full or read-only disk can look like: IOERR, READONLY)
