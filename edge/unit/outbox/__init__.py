@@ -14,10 +14,12 @@ The disk itself can fail a unit too, and none of that may stop it or lose an eve
 `problem` says what is wrong right now and `faults` what went wrong before, for health.
 
 Its pieces: `queue` (the Outbox: order, bounds and their policy, events held in memory while the disk is
-full) and `file` (opening the file; salvage and quarantine of a damaged or deleted one).
+full), `file` (opening the file; salvage and quarantine of a damaged or deleted one) and `restamp` (events
+stamped before the clock was synchronised).
 """
 
 from edge.unit.outbox.file import OutboxError, salvage
-from edge.unit.outbox.queue import Outbox, restamped
+from edge.unit.outbox.queue import Outbox
+from edge.unit.outbox.restamp import restamped
 
 __all__ = ["Outbox", "OutboxError", "restamped", "salvage"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import logging
 import sqlite3
 import threading
@@ -17,8 +16,8 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
-from edge.core import events
 from edge.unit.outbox.file import OutboxError, OutboxFile, encode_body, sqlite_code
+from edge.unit.outbox.restamp import Restamping
 
 log = logging.getLogger(__package__)  # "edge.unit.outbox", as in the log lines before it was a package
 
@@ -29,15 +28,9 @@ RETRY_S = 2.0  # how often a full disk is tried again
 SAY_FULL_EVERY_S = 60.0  # a full outbox drops at every put: say so once a minute, with the count
 
 
-def restamped(event: dict, started_mono: float, wall: float, mono: float) -> dict:
-    """The event with times from the monotonic clock, given one synchronised (wall, monotonic) reading."""
-    length = events.parse_utc(event["ended_at"]) - events.parse_utc(event["started_at"])
-    started = wall - (mono - started_mono)
-    return {**event, "started_at": events.utc(started),
-            "ended_at": events.utc(started + max(0.0, length.total_seconds())), "clock": "restamped"}  # fmt: skip
+class Outbox(Restamping, OutboxFile):
+    """The queue, on its file (OutboxFile: kept usable when damaged or deleted) with its re-stamping (Restamping)."""
 
-
-class Outbox(OutboxFile):
     def __init__(self, path: Path, max_events: int, max_bytes: int, when_full: str = "drop_oldest"):
         self.path, self.max_events, self.max_bytes, self.when_full = path, max_events, max_bytes, when_full
         self._lock = threading.Lock()
@@ -61,10 +54,7 @@ class Outbox(OutboxFile):
         room keeps it in memory, still to be sent, until there is room. `unsynchronized_at`: (monotonic
         time of the event's start, boot id) of an event stamped by a clock not yet synchronised."""
         with self._lock:
-            synced = self._synced_at
-            if unsynchronized_at and synced and unsynchronized_at[1] == synced[2]:
-                # made before the sync, committed after the waiting ones were re-stamped: re-stamp it too
-                event, unsynchronized_at = restamped(event, unsynchronized_at[0], synced[0], synced[1]), None
+            event, unsynchronized_at = self._restamped_if_synced(event, unsynchronized_at)
             body = encode_body(event)
             self._retry_held()
             if self._held:  # keep the order: nothing newer goes to disk before what waits in memory
@@ -157,11 +147,6 @@ class Outbox(OutboxFile):
             self.problem = ""
 
     # --- reading and delivering ---
-    def hold_unsynchronized(self, clock, seconds: float) -> None:
-        """Keep events stamped by an unsynchronised clock back until `restamp` has corrected them, or for
-        `seconds` at most if the clock stays unsynchronised."""
-        self._clock, self._hold_s = clock, seconds
-
     def oldest(self) -> tuple[str, str] | None:
         """(event id, JSON body) of the oldest undelivered event: from disk, then from memory."""
         rows = self.oldest_few(1)
@@ -174,12 +159,9 @@ class Outbox(OutboxFile):
             left_out = [*self._undeleted, *skip]
             conditions = [f"event_id NOT IN ({','.join('?' * len(left_out))})"] if left_out else []
             params: list = list(left_out)
-            clock, hold = self._clock, self._hold_s
-            # A row of this boot that still has its monotonic time is not re-stamped yet, even if the clock has
-            # just turned synchronised: the daemon re-stamps between bursts. Hold it until then (or `hold` s).
-            if clock is not None and hold:
-                conditions.append("NOT (mono IS NOT NULL AND boot = ? AND mono > ?)")
-                params += [clock.boot, clock.mono() - hold]
+            if held_back := self._held_back_until_restamped():
+                conditions.append(held_back[0])
+                params += held_back[1]
             where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
             query = f"SELECT event_id, body FROM events {where} ORDER BY seq LIMIT ?"
             try:
@@ -190,36 +172,6 @@ class Outbox(OutboxFile):
             if len(rows) < n:  # the disk's are older than those waiting in memory for room
                 rows += [(i, b) for i, b in self._held.items() if i not in skip][: n - len(rows)]
             return rows
-
-    def restamp(self, wall: float, mono: float, boot: str) -> int:
-        """The clock is synchronised now: events of this boot stamped before get times from the monotonic
-        clock (`clock: restamped`); those of an earlier boot cannot be and stay `unsynchronized`."""
-        with self._lock:
-            try:
-                rows = self._guarded(
-                    lambda: self._db.execute(
-                        "SELECT seq, body, mono, boot FROM events WHERE mono IS NOT NULL"
-                    ).fetchall()
-                )
-                fixed = 0
-                self._db.execute("BEGIN IMMEDIATE")
-                for seq, body, started_mono, started_boot in rows:
-                    if started_boot == boot:
-                        body = encode_body(restamped(json.loads(body), started_mono, wall, mono))
-                        fixed += 1
-                    self._db.execute(
-                        "UPDATE events SET body = ?, size = ?, mono = NULL, boot = NULL WHERE seq = ?",
-                        (body, len(body), seq),
-                    )
-                self._db.execute("COMMIT")
-                self._synced_at = (wall, mono, boot)
-                self._bytes = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM events").fetchone()[0]
-            except sqlite3.Error as e:
-                self._rollback()
-                log.error("could not re-stamp the waiting events in %s: %s (they go out marked)", self.path, e)
-                return 0
-            self._changed.notify_all()
-            return fixed
 
     def wait(self, timeout: float) -> None:
         with self._changed:
