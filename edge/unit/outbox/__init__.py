@@ -14,12 +14,14 @@ The disk itself can fail a unit too, and none of that may stop it or lose an eve
 `problem` says what is wrong right now and `faults` what went wrong before, for health.
 
 Its pieces: `queue` (the Outbox: order, bounds and their policy, events held in memory while the disk is
-full), `file` (opening the file; salvage and quarantine of a damaged or deleted one) and `restamp` (events
-stamped before the clock was synchronised).
+full), `file` (opening the file; salvage and quarantine of a damaged or deleted one), `restamp` (events
+stamped before the clock was synchronised) and `read_only` (what `status` and tests read of the file while
+a daemon runs).
 """
 
 from edge.unit.outbox.file import OutboxError, salvage
 from edge.unit.outbox.queue import Outbox
+from edge.unit.outbox.read_only import Summary, summary, waiting_ids
 from edge.unit.outbox.restamp import restamped
 
-__all__ = ["Outbox", "OutboxError", "restamped", "salvage"]
+__all__ = ["Outbox", "OutboxError", "Summary", "restamped", "salvage", "summary", "waiting_ids"]
