@@ -15,10 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import queue
 import signal
-import socket
 import sys
 import threading
 import time
@@ -36,6 +34,7 @@ from edge.unit.config import Config, ConfigError
 from edge.unit.outbox import Outbox
 from edge.unit.persons import TrustRules, group
 from edge.unit.sources import Camera
+from edge.unit.systemd import sd_notify
 from edge.unit.triggers import IntervalTimer, MotionDetector, PirSensor, TriggerInbox
 from edge.unit.uplink import BrokerLink
 from edge.unit.vision import FacePipeline, VisionSettings
@@ -43,17 +42,6 @@ from edge.unit.vision.detect import Detector
 from edge.unit.vision.pipeline import BurstFaces, settings_detector
 
 log = logging.getLogger("traceon-edge")
-
-
-def sd_notify(message: str) -> None:
-    """A datagram to systemd's $NOTIFY_SOCKET (no-op when not run by systemd)."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.sendto(message.encode(), address)
 
 
 @dataclass
