@@ -24,11 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge import __version__
-from edge.core import events, health_file
+from edge.core import health_file
 from edge.core.facehash import FaceHasher, load_key, load_scheme
 from edge.core.topics import Topics
-from edge.unit import config, sighting
+from edge.unit import config, health_report, sighting
 from edge.unit.clock import SystemClock, mark
 from edge.unit.config import Config, ConfigError
 from edge.unit.outbox import Outbox
@@ -119,10 +118,10 @@ class Runtime:
             elif cfg.trigger.kind == "interval":
                 self._stack.callback(IntervalTimer(cfg.trigger, inbox).close)
             topics = Topics(cfg.mqtt.topic_prefix, cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device)
-            self.health_file, self._health_error = health_file.path_beside(o.path), ""
+            self.report_file = health_report.ReportFile(health_file.path_beside(o.path))
             self.link = parts.link(cfg.mqtt, topics, self.outbox, self.health, lambda: inbox.fire("manual"), on_event,
-                                   self.keep_health)  # fmt: skip
-            self._stack.callback(lambda: self.keep_health({**self.health(), "state": "stopped"}))
+                                   self.report_file.keep)  # fmt: skip
+            self._stack.callback(lambda: self.report_file.keep({**self.health(), "state": "stopped"}))
             self._stack.callback(self.link.stop)  # after vision (LIFO): the last burst's event goes out first
             self._bursts: queue.Queue[Burst | None] = queue.Queue(maxsize=cfg.burst.queue)
             self._vision = threading.Thread(target=self._vision_loop, name="vision", daemon=True)
@@ -138,6 +137,20 @@ class Runtime:
         """Every thread runs: vision, the publisher and paho's network loop (the watchdog is fed only then)."""
         return self._vision.is_alive() and self.link.alive
 
+    @property
+    def vision_alive(self) -> bool:
+        """The vision thread runs (it turns each burst into an event)."""
+        return self._vision.is_alive()
+
+    @property
+    def bursts_waiting(self) -> int:
+        """Bursts captured and not yet taken by vision."""
+        return self._bursts.qsize()
+
+    def health(self) -> dict:
+        """The health report now (edge.unit.health_report), for the broker link and the file beside the outbox."""
+        return health_report.build(self)
+
     def check_clock(self) -> None:
         """When the clock becomes synchronised, events still waiting get their times from the monotonic clock."""
         synchronized = self.clock.synchronized()
@@ -149,48 +162,6 @@ class Runtime:
         elif synchronized is False and self.synchronized is not False:
             log.warning("the system clock is not synchronised: events are marked so until it is")
         self.synchronized = synchronized
-
-    def keep_health(self, report: dict) -> None:
-        """The latest report, on disk for `status` (a full disk is said once, not every period)."""
-        try:
-            health_file.save(self.health_file, report)
-            self._health_error = ""
-        except OSError as e:
-            if not self._health_error:
-                log.warning("cannot keep the health report in %s: %s (status will not see it)", self.health_file, e)
-            self._health_error = str(e)
-
-    def health(self) -> dict:
-        kind, at = self.inbox.last or (None, None)
-        synchronized, via = self.clock.state()
-        counts = self.outbox.counters()
-        return {
-            "state": "running",
-            "software": f"traceon-edge {__version__}",
-            "at": events.utc(self.clock.wall()),
-            "uptime_s": round(time.time() - self.started),
-            "config": self.fingerprint,
-            "model": self.identity.model,
-            "key_id": self.hasher.key.id,
-            "camera": self.camera.state,
-            "broker": self.link.state[:300],
-            "clock": {"synchronized": synchronized, "via": via, "restamped": self.stats["restamped"]},
-            "threads": {"vision": self._vision.is_alive(), "publisher": self.link.alive},
-            "last_trigger": {"kind": kind, "at": events.utc(at)} if kind else None,
-            "last_event": self.last_event,
-            "outbox_depth": self.outbox.depth(),
-            "outbox": {"problem": self.outbox.problem[:600], "faults": self.outbox.faults},
-            "bursts": {"captured": self.stats["bursts"], "waiting": self._bursts.qsize()},
-            "dropped": {
-                "outbox_full": counts["dropped_full"],
-                "lost_damaged": counts["lost_damaged"],
-                "dropped_from_memory": counts["dropped_from_memory"],
-                "triggers_coalesced": self.inbox.coalesced,
-                "bursts_while_busy": self.stats["bursts_dropped_busy"],
-                "events_failed": self.stats["events_failed"],
-                "retained_triggers_ignored": self.link.ignored_retained,
-            },
-        }
 
     # --- capture (main thread) ---
     def poll_motion(self) -> None:
