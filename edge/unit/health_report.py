@@ -16,7 +16,8 @@ log = logging.getLogger("traceon-edge")
 
 
 def build(runtime) -> dict:
-    """The report on the daemon's `runtime` now, `running` (the one kept as it closes says `stopped`)."""
+    """The report on `runtime` (an edge.unit.runtime.Runtime) now, `running` (the one kept as it closes says
+    `stopped`)."""
     kind, at = runtime.inbox.last or (None, None)
     synchronized, via = runtime.clock.state()
     counts = runtime.outbox.counters()
