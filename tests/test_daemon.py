@@ -17,6 +17,7 @@ from conftest import Broker, Subscriber, make_certificates, need_data, passing_c
 
 from edge.core import events, facehash
 from edge.unit.daemon import Daemon, Parts
+from edge.unit.outbox import waiting_ids
 from edge.unit.vision import FacePipeline
 from edge.unit.vision.media import read_image
 from edge.unit.vision.pipeline import settings_detector
@@ -81,13 +82,12 @@ class InThread:
 def pending_ids(path) -> list[str]:
     if not path.exists():
         return []
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-        try:
-            return [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
-        except sqlite3.OperationalError as e:
-            if "no such table" in str(e):  # the daemon has created the file but not yet its table
-                return []
-            raise
+    try:
+        return waiting_ids(path, timeout=5)
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):  # the daemon has created the file but not yet its table
+            return []
+        raise
 
 
 def faces_folder(tmp_path):

@@ -14,15 +14,13 @@ import time
 from edge import __version__
 from edge.core import events, health_file, shipped
 from edge.core.facehash import load_key
-from edge.unit import config
+from edge.unit import config, outbox
 
 
 def _outbox(path) -> dict:
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2) as db:
-            depth = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-            row = db.execute("SELECT value FROM counters WHERE name = 'dropped_full'").fetchone()
-        return {"path": str(path), "depth": depth, "dropped_full": row[0] if row else 0}
+        depth, dropped_full = outbox.summary(path)
+        return {"path": str(path), "depth": depth, "dropped_full": dropped_full}
     except sqlite3.Error as e:
         return {"path": str(path), "error": f"cannot read the outbox: {e}"}
 

@@ -12,71 +12,28 @@ saying `online`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import queue
 import signal
-import socket
 import sys
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from edge import __version__
-from edge.core import events, health_file
-from edge.core.facehash import FaceHasher, load_key, load_scheme
-from edge.core.topics import Topics
-from edge.unit import config, sighting
-from edge.unit.clock import SystemClock, mark
+from edge.unit import config
 from edge.unit.config import Config, ConfigError
 from edge.unit.outbox import Outbox
-from edge.unit.persons import TrustRules, group
+from edge.unit.runtime import Runtime
 from edge.unit.sources import Camera
-from edge.unit.triggers import IntervalTimer, MotionDetector, PirSensor, TriggerInbox
+from edge.unit.systemd import sd_notify
+from edge.unit.triggers import TriggerInbox
 from edge.unit.uplink import BrokerLink
-from edge.unit.vision import FacePipeline, VisionSettings
+from edge.unit.vision import VisionSettings
 from edge.unit.vision.detect import Detector
-from edge.unit.vision.pipeline import BurstFaces, settings_detector
+from edge.unit.vision.pipeline import settings_detector
 
 log = logging.getLogger("traceon-edge")
-
-
-def sd_notify(message: str) -> None:
-    """A datagram to systemd's $NOTIFY_SOCKET (no-op when not run by systemd)."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.sendto(message.encode(), address)
-
-
-@dataclass
-class Burst:
-    trigger: str
-    started: float  # wall time: one reading of the clock, the rest measured on the monotonic clock
-    ended: float
-    started_mono: float
-    clock: str  # edge.clock.mark(): whether the wall clock was synchronised
-    faces: BurstFaces = field(repr=False)  # its frames, and their faces being found while the burst is taken
-
-
-def frames_follow_on(cfg: Config) -> bool:
-    """A camera or a recording: each frame follows the last. A folder of photos holds unrelated pictures, where
-    a face's place in one says nothing of the next: each is searched whole, and no box continues a track."""
-    return cfg.source.kind != "images"
-
-
-def vision_settings(cfg: Config) -> VisionSettings:
-    v = cfg.vision
-    min_score = getattr(v.detector, "min_score", VisionSettings.min_score)
-    every = v.search_every if frames_follow_on(cfg) else 1
-    return VisionSettings(v.working_width, v.upsample, v.threads, v.detector.kind, min_score, v.workers, every)
 
 
 def real_outbox(cfg: Config) -> Outbox:
@@ -94,196 +51,6 @@ class Parts:
     link: Callable[..., BrokerLink] = BrokerLink
 
 
-class Runtime:
-    """Everything one configuration builds; closed as a whole on reload or stop."""
-
-    def __init__(
-        self, cfg: Config, fingerprint: str, inbox: TriggerInbox, pin_factory, on_event, clock=None, parts=None
-    ):
-        self.cfg, self.fingerprint, self.inbox = cfg, fingerprint, inbox
-        self.clock = clock or SystemClock()
-        parts = parts or Parts()
-        self._stack = contextlib.ExitStack()
-        self.stats = {"bursts": 0, "bursts_dropped_busy": 0, "events_failed": 0, "restamped": 0}
-        self.last_event: dict | None = None
-        self.told_ended = False
-        self.started = time.time()
-        try:
-            v = cfg.vision
-            self.pipeline = FacePipeline(vision_settings(cfg), detector=parts.detector)
-            self._stack.callback(self.pipeline.close)
-            self.hasher = FaceHasher(load_key(cfg.facehash.key_file), load_scheme(), cfg.facehash.bits)
-            self.rules = TrustRules(min_face_size=v.min_face_size, continuity=frames_follow_on(cfg))
-            self.identity = sighting.Identity(
-                cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device, self.pipeline.files.model_id
-            )
-            o = cfg.outbox
-            self.outbox = parts.outbox(cfg)
-            self._stack.callback(self.outbox.close)
-            self.outbox.hold_unsynchronized(self.clock, cfg.clock.hold_unsynchronized)
-            self.synchronized = None
-            self.check_clock()
-            self.camera = parts.camera(cfg.source)
-            self._stack.callback(self.camera.close)
-            self.motion = MotionDetector(cfg.trigger.changed) if cfg.trigger.kind == "motion" else None
-            if cfg.trigger.kind == "pir":
-                self._stack.callback(PirSensor(cfg.trigger, inbox, pin_factory).close)
-            elif cfg.trigger.kind == "interval":
-                self._stack.callback(IntervalTimer(cfg.trigger, inbox).close)
-            topics = Topics(cfg.mqtt.topic_prefix, cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device)
-            self.health_file, self._health_error = health_file.path_beside(o.path), ""
-            self.link = parts.link(cfg.mqtt, topics, self.outbox, self.health, lambda: inbox.fire("manual"), on_event,
-                                   self.keep_health)  # fmt: skip
-            self._stack.callback(lambda: self.keep_health({**self.health(), "state": "stopped"}))
-            self._stack.callback(self.link.stop)  # after vision (LIFO): the last burst's event goes out first
-            self._bursts: queue.Queue[Burst | None] = queue.Queue(maxsize=cfg.burst.queue)
-            self._vision = threading.Thread(target=self._vision_loop, name="vision", daemon=True)
-            self._vision.start()
-            self._stack.callback(self._stop_vision)
-            self.link.start()
-        except BaseException:
-            self._stack.close()
-            raise
-
-    @property
-    def healthy(self) -> bool:
-        """Every thread runs: vision, the publisher and paho's network loop (the watchdog is fed only then)."""
-        return self._vision.is_alive() and self.link.alive
-
-    def check_clock(self) -> None:
-        """When the clock becomes synchronised, events still waiting get their times from the monotonic clock."""
-        synchronized = self.clock.synchronized()
-        if synchronized and not self.synchronized:
-            fixed = self.outbox.restamp(self.clock.wall(), self.clock.mono(), self.clock.boot)
-            if fixed:
-                self.stats["restamped"] += fixed
-                log.warning("the system clock is synchronised now: re-stamped %d waiting event(s)", fixed)
-        elif synchronized is False and self.synchronized is not False:
-            log.warning("the system clock is not synchronised: events are marked so until it is")
-        self.synchronized = synchronized
-
-    def keep_health(self, report: dict) -> None:
-        """The latest report, on disk for `status` (a full disk is said once, not every period)."""
-        try:
-            health_file.save(self.health_file, report)
-            self._health_error = ""
-        except OSError as e:
-            if not self._health_error:
-                log.warning("cannot keep the health report in %s: %s (status will not see it)", self.health_file, e)
-            self._health_error = str(e)
-
-    def health(self) -> dict:
-        kind, at = self.inbox.last or (None, None)
-        synchronized, via = self.clock.state()
-        counts = self.outbox.counters()
-        return {
-            "state": "running",
-            "software": f"traceon-edge {__version__}",
-            "at": events.utc(self.clock.wall()),
-            "uptime_s": round(time.time() - self.started),
-            "config": self.fingerprint,
-            "model": self.identity.model,
-            "key_id": self.hasher.key.id,
-            "camera": self.camera.state,
-            "broker": self.link.state[:300],
-            "clock": {"synchronized": synchronized, "via": via, "restamped": self.stats["restamped"]},
-            "threads": {"vision": self._vision.is_alive(), "publisher": self.link.alive},
-            "last_trigger": {"kind": kind, "at": events.utc(at)} if kind else None,
-            "last_event": self.last_event,
-            "outbox_depth": self.outbox.depth(),
-            "outbox": {"problem": self.outbox.problem[:600], "faults": self.outbox.faults},
-            "bursts": {"captured": self.stats["bursts"], "waiting": self._bursts.qsize()},
-            "dropped": {
-                "outbox_full": counts["dropped_full"],
-                "lost_damaged": counts["lost_damaged"],
-                "dropped_from_memory": counts["dropped_from_memory"],
-                "triggers_coalesced": self.inbox.coalesced,
-                "bursts_while_busy": self.stats["bursts_dropped_busy"],
-                "events_failed": self.stats["events_failed"],
-                "retained_triggers_ignored": self.link.ignored_retained,
-            },
-        }
-
-    # --- capture (main thread) ---
-    def poll_motion(self) -> None:
-        if self.motion is not None:
-            frame = self.camera.read()
-            if frame is not None and self.motion.moved(frame):
-                self.inbox.fire("motion")
-
-    def capture(self, trigger: str, fired_mono: float) -> None:
-        b = self.cfg.burst
-        interval = b.duration / b.frames
-        stepped = self.cfg.source.kind == "video" and not self.cfg.source.realtime
-        wall, mono, synchronized = self.clock.wall(), self.clock.mono(), self.clock.synchronized()
-        faces, started = self.pipeline.burst(), time.time()
-        for i in range(b.frames):
-            frame = self.camera.read()
-            if frame is None:
-                break
-            faces.add(frame)  # the workers start on it while the next frames come
-            if stepped:  # a file played as fast as possible: spread the burst by the file's own frame rate
-                skip = max(0, round(interval * (self.camera.fps or 30)) - 1)
-                for _ in range(skip):
-                    self.camera.read()
-            elif i + 1 < b.frames:
-                time.sleep(max(0.0, started + (i + 1) * interval - time.time()))
-        if not faces and self.camera.ended:  # a recording that has run out: nothing more will be seen
-            if not self.told_ended:
-                log.warning("the source has ended (no loop): triggers make no more events")
-            self.told_ended = True
-            return
-        fired = wall - max(0.0, mono - fired_mono)  # the trigger's moment, on this burst's one wall reading
-        burst = Burst(trigger, fired, wall + (self.clock.mono() - mono), fired_mono, mark(synchronized), faces)
-        self.stats["bursts"] += 1
-        try:
-            self._bursts.put_nowait(burst)
-        except queue.Full:
-            faces.cancel()
-            self.stats["bursts_dropped_busy"] += 1
-            log.warning(
-                "vision is still busy and %d burst(s) already wait (burst.queue): this burst is dropped (counted "
-                "in health)",
-                self.cfg.burst.queue,
-            )
-
-    # --- vision thread ---
-    def _vision_loop(self) -> None:
-        while (burst := self._bursts.get()) is not None:
-            try:
-                event = self.make_event(burst)
-                restampable = (burst.started_mono, self.clock.boot) if burst.clock == "unsynchronized" else None
-                self.outbox.put(event, restampable)
-                log.info("event %s committed: %d person(s), %d face(s), clock %s", event["event_id"],
-                         len(event["persons"]), event["faces"], event["clock"])  # fmt: skip
-                self.last_event = {"id": event["event_id"], "at": event["ended_at"], "persons": len(event["persons"])}
-            except Exception:
-                self.stats["events_failed"] += 1
-                log.exception("a burst could not be turned into an event")
-
-    def make_event(self, burst: Burst) -> dict:
-        faces = burst.faces.faces()
-        self.pipeline.embed([f for frame in faces for f in frame])  # one interpreter call per burst
-        persons = group(faces, self.pipeline.threshold, self.rules)
-        return sighting.build(
-            self.identity,
-            burst.trigger,
-            burst.started,
-            burst.ended,
-            len(burst.faces),
-            persons,
-            self.hasher,
-            burst.clock,
-        )
-
-    def _stop_vision(self) -> None:
-        self._bursts.put(None)
-        self._vision.join(timeout=30)
-
-    def close(self) -> None:
-        self._stack.close()
-
-
 class Daemon:
     def __init__(
         self,
@@ -294,7 +61,7 @@ class Daemon:
         parts: Parts | None = None,
     ):
         self.config_path = config_path
-        self.clock, self.parts = clock, parts
+        self.clock, self.parts = clock, parts or Parts()
         self.pin_factory = pin_factory
         self.on_event = on_event or (lambda event: None)
         self.inbox = TriggerInbox()
