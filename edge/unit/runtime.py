@@ -42,13 +42,6 @@ def frames_follow_on(cfg: Config) -> bool:
     return cfg.source.kind != "images"
 
 
-def vision_settings(cfg: Config) -> VisionSettings:
-    v = cfg.vision
-    min_score = getattr(v.detector, "min_score", VisionSettings.min_score)
-    every = v.search_every if frames_follow_on(cfg) else 1
-    return VisionSettings(v.working_width, v.upsample, v.threads, v.detector.kind, min_score, v.workers, every)
-
-
 class Runtime:
     """Everything one configuration builds; closed as a whole on reload or stop."""
 
@@ -63,7 +56,8 @@ class Runtime:
         self.started = time.time()
         try:
             v = cfg.vision
-            self.pipeline = FacePipeline(vision_settings(cfg), detector=parts.detector)
+            settings = VisionSettings.from_config(v, frames_follow_on(cfg))
+            self.pipeline = FacePipeline(settings, detector=parts.detector)
             self._stack.callback(self.pipeline.close)
             self.hasher = FaceHasher(load_key(cfg.facehash.key_file), load_scheme(), cfg.facehash.bits)
             self.rules = TrustRules(min_face_size=v.min_face_size, continuity=frames_follow_on(cfg))

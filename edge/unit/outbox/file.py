@@ -16,15 +16,11 @@ import os
 import sqlite3
 from pathlib import Path
 
-from edge.core.errors import TraceonError
+from edge.core.errors import OutboxError
 
 log = logging.getLogger(__package__)  # "edge.unit.outbox", as in the log lines before it was a package
 
 DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
-
-
-class OutboxError(TraceonError, OSError):
-    """The outbox file cannot be opened or written, even after moving a damaged one aside."""
 
 
 def sqlite_code(error: sqlite3.Error) -> int:
