@@ -24,7 +24,6 @@ from edge.core.errors import TraceonError
 from edge.tracer import intake
 
 SCHEMA_VERSION = 2
-SEGMENT_ROWS = 65_536
 NEVER = 2**62  # the time range of a segment that holds no code
 
 STORED, REPEATED, CONFLICT = "stored", "repeated", "conflict"
@@ -349,6 +348,14 @@ def now_ms() -> int:
     return round(time.time() * 1000)
 
 
+def segment_rows() -> int:
+    """The package's SEGMENT_ROWS, read at each seal: it is the knob (the tests set it small), and the
+    package imports this module, so the value cannot be taken once at import."""
+    from edge.tracer import store
+
+    return store.SEGMENT_ROWS
+
+
 def hamming(codes: np.ndarray, queries: list[bytes]) -> np.ndarray:
     """Distance in bits from each packed code (N × bytes) to the nearest query code."""
     words = codes.view(np.uint64) if codes.shape[1] % 8 == 0 else codes
@@ -395,20 +402,21 @@ class SqliteStore(Store):
 
     def seal(self, key_id: str, bits: int) -> bool:
         """Seal the oldest SEGMENT_ROWS unsealed rows of this key and length, if there are that many."""
+        size = segment_rows()
         with self.transaction():
             self.db.execute("BEGIN IMMEDIATE")
             after = self.sealed_up_to(key_id, bits)
             waiting = self.execute(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM persons INDEXED BY persons_key "
                 "WHERE key_id = ? AND bits = ? AND id > ? LIMIT ?)",
-                (key_id, bits, after, SEGMENT_ROWS),
+                (key_id, bits, after, size),
             ).fetchone()[0]
-            if waiting < SEGMENT_ROWS:
+            if waiting < size:
                 return False
             rows = self.execute(
                 "SELECT id, started_ms, code FROM persons INDEXED BY persons_key "
                 "WHERE key_id = ? AND bits = ? AND id > ? ORDER BY id LIMIT ?",
-                (key_id, bits, after, SEGMENT_ROWS),
+                (key_id, bits, after, size),
             ).fetchall()
             good = [r for r in rows if isinstance(r[2], bytes) and len(r[2]) * 8 == bits]
             self.write_segment(key_id, bits, rows[0][0], rows[-1][0], good)
