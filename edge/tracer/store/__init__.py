@@ -5,20 +5,15 @@ one row of `persons` with the FaceHash packed into bits. One search method, `nea
 data is: PostgreSQL XORs `bit varying` codes and counts bits itself; SQLite hands packed codes to NumPy,
 sealed into segments of SEGMENT_ROWS codes so that a million rows are a few blobs, not a million
 Python objects. Times are milliseconds since 1970 (UTC) in both.
+
+The parts: protocol.py (the Store base and its values), schema.py (tables, version, upgrades), one
+module per engine (sqlite.py, postgres.py), opening.py (a URL to its engine) and urls.py (redaction).
 """
 
-from edge.tracer.store.protocol import (
-    CONFLICT,
-    REPEATED,
-    SCHEMA_VERSION,
-    STORED,
-    Row,
-    Search,
-    Store,
-    StoreError,
-    open_store,
-    redacted,
-)
+from edge.tracer.store.opening import open_store
+from edge.tracer.store.protocol import CONFLICT, REPEATED, STORED, Row, Search, Store, StoreError
+from edge.tracer.store.schema import SCHEMA_VERSION
+from edge.tracer.store.urls import redacted
 
 SEGMENT_ROWS = 65_536  # codes per sealed SQLite segment; read at each seal, so setting it here takes effect
 
