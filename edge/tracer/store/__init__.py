@@ -11,7 +11,17 @@ module per engine (sqlite.py, postgres.py), opening.py (a URL to its engine) and
 """
 
 from edge.tracer.store.opening import open_store
-from edge.tracer.store.protocol import CONFLICT, REPEATED, STORED, Row, Search, Store, StoreError
+from edge.tracer.store.protocol import (
+    CONFLICT,
+    EVENT_COLUMNS,
+    PERSON_COLUMNS,
+    REPEATED,
+    STORED,
+    Row,
+    Search,
+    Store,
+    StoreError,
+)
 from edge.tracer.store.schema import SCHEMA_VERSION
 from edge.tracer.store.urls import redacted
 
@@ -19,6 +29,8 @@ SEGMENT_ROWS = 65_536  # codes per sealed SQLite segment; read at each seal, so 
 
 __all__ = [
     "CONFLICT",
+    "EVENT_COLUMNS",
+    "PERSON_COLUMNS",
     "REPEATED",
     "SCHEMA_VERSION",
     "SEGMENT_ROWS",

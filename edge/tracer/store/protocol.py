@@ -55,6 +55,13 @@ class Search:
 COLUMNS = "p.id, p.event_id, p.position, p.site, p.checkpoint, e.device, p.started_ms, p.ended_ms, p.key_id, p.bits"
 COLUMNS += ", e.clock"
 
+# What `insert` writes, in this order (Store.event_values, Store.person_values): a bulk loader such as
+# tools/bench_trace.py writes the same, so that a new column reaches it too.
+EVENT_COLUMNS = (
+    "event_id", "site", "checkpoint", "device", "started_ms", "ended_ms", "key_id", "received_ms", "body", "clock"
+)  # fmt: skip
+PERSON_COLUMNS = ("event_id", "position", "site", "checkpoint", "started_ms", "ended_ms", "key_id", "bits", "code")
+
 
 class Store:
     """What both backends share; each runs `near` (and its own column types) in its own engine."""
@@ -111,25 +118,41 @@ class Store:
             return [self.insert(event, received) for event in batch]
 
     def insert(self, event: intake.Event, received_ms: int) -> str:
+        marks = ", ".join("?" * len(EVENT_COLUMNS))
         cursor = self.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
-            [
-                event.event_id,
-                event.site,
-                event.checkpoint,
-                event.device,
-                event.started_ms,
-                event.ended_ms,
-                event.key_id,
-                received_ms,
-                event.text,
-                event.clock,
-            ],
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks}) ON CONFLICT (event_id) DO NOTHING",
+            self.event_values(event, received_ms),
         )
         if cursor.rowcount == 0:
             (stored,) = self.execute("SELECT body FROM events WHERE event_id = ?", (event.event_id,)).fetchone()
             return REPEATED if stored == event.text else CONFLICT
-        rows = [
+        rows = self.person_values(event)
+        if rows:
+            marks = ", ".join(self.code_mark() if column == "code" else "?" for column in PERSON_COLUMNS)
+            self.db.cursor().executemany(
+                f"INSERT INTO persons ({', '.join(PERSON_COLUMNS)}) VALUES ({marks})".replace("?", self.mark),
+                rows,
+            )
+        return STORED
+
+    def event_values(self, event: intake.Event, received_ms: int) -> list:
+        """The event's row of `events`, in EVENT_COLUMNS."""
+        return [
+            event.event_id,
+            event.site,
+            event.checkpoint,
+            event.device,
+            event.started_ms,
+            event.ended_ms,
+            event.key_id,
+            received_ms,
+            event.text,
+            event.clock,
+        ]
+
+    def person_values(self, event: intake.Event) -> list[list]:
+        """The event's rows of `persons`, in PERSON_COLUMNS, each code as this engine takes it."""
+        return [
             [
                 event.event_id,
                 i,
@@ -143,13 +166,6 @@ class Store:
             ]
             for i, code in enumerate(event.codes)
         ]
-        if rows:
-            self.db.cursor().executemany(
-                "INSERT INTO persons (event_id, position, site, checkpoint, started_ms, ended_ms, key_id, bits, code) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, {self.code_mark()})".replace("?", self.mark),
-                rows,
-            )
-        return STORED
 
     def code_param(self, code: bytes):
         return code
