@@ -1,0 +1,247 @@
+"""What every engine offers: the Store base (SQL both share, the hooks each fills in) and the values it
+returns. An engine is a subclass in a module of its own; opening.py picks it by URL."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from edge.core import facehash
+from edge.core.errors import TraceonError
+from edge.tracer import intake
+
+STORED, REPEATED, CONFLICT = "stored", "repeated", "conflict"
+
+
+class StoreError(TraceonError, ValueError):
+    """A store that cannot be opened or used as asked."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One person seen in one event."""
+
+    id: int
+    event_id: str
+    position: int
+    site: str
+    checkpoint: str
+    device: str
+    started_ms: int
+    ended_ms: int
+    key_id: str
+    bits: int
+    clock: str | None  # the unit's word on its clock for this event (None: an event of schema 1)
+    code: bytes
+
+    @property
+    def trusted_time(self) -> bool:
+        return self.clock in (None, "synchronized", "restamped")
+
+    @property
+    def code_text(self) -> str:
+        return str(facehash.from_packed(self.key_id, self.code, self.bits))
+
+
+@dataclass(frozen=True)
+class Search:
+    hits: list[tuple[int, int]]  # (row id, Hamming distance in bits), nearest first
+    searched: int  # rows of the key and length inside the window
+    unreadable: int  # rows whose code could not be read, skipped
+
+
+COLUMNS = "p.id, p.event_id, p.position, p.site, p.checkpoint, e.device, p.started_ms, p.ended_ms, p.key_id, p.bits"
+COLUMNS += ", e.clock"
+
+# What `insert` writes, in this order (Store.event_values, Store.person_values): a bulk loader such as
+# tools/bench_trace.py writes the same, so that a new column reaches it too.
+EVENT_COLUMNS = (
+    "event_id", "site", "checkpoint", "device", "started_ms", "ended_ms", "key_id", "received_ms", "body", "clock"
+)  # fmt: skip
+PERSON_COLUMNS = ("event_id", "position", "site", "checkpoint", "started_ms", "ended_ms", "key_id", "bits", "code")
+
+
+class Store:
+    """What both backends share; each runs `near` (and its own column types) in its own engine."""
+
+    mark = "?"
+    kind = ""
+
+    def __init__(self) -> None:
+        self.db = None
+
+    # --- SQL plumbing ---
+    def execute(self, sql: str, params: tuple | list = ()):
+        return self.db.execute(sql.replace("?", self.mark), params)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            yield
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    def meta(self, name: str, default: str | None = None) -> str | None:
+        row = self.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, name: str, value: str) -> None:
+        self.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value)
+        )
+
+    # --- what schema.py creates, checks and upgrades through, in each engine's way ---
+    def lock_schema(self) -> None:
+        """Collectors that start together must not create or upgrade the tables twice."""
+
+    def tables(self) -> set[str]:
+        raise NotImplementedError
+
+    def tables_sql(self) -> str:
+        raise NotImplementedError
+
+    # --- writing ---
+    def add(self, batch: list[intake.Event]) -> list[str]:
+        """Store a batch in one transaction; for each event STORED, REPEATED (same id and body) or CONFLICT
+        (same id, other content: kept as first stored)."""
+        received = now_ms()
+        with self.transaction():
+            return [self.insert(event, received) for event in batch]
+
+    def insert(self, event: intake.Event, received_ms: int) -> str:
+        marks = ", ".join("?" * len(EVENT_COLUMNS))
+        cursor = self.execute(
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks}) ON CONFLICT (event_id) DO NOTHING",
+            self.event_values(event, received_ms),
+        )
+        if cursor.rowcount == 0:
+            (stored,) = self.execute("SELECT body FROM events WHERE event_id = ?", (event.event_id,)).fetchone()
+            return REPEATED if stored == event.text else CONFLICT
+        rows = self.person_values(event)
+        if rows:
+            marks = ", ".join(self.code_mark() if column == "code" else "?" for column in PERSON_COLUMNS)
+            self.db.cursor().executemany(
+                f"INSERT INTO persons ({', '.join(PERSON_COLUMNS)}) VALUES ({marks})".replace("?", self.mark),
+                rows,
+            )
+        return STORED
+
+    def event_values(self, event: intake.Event, received_ms: int) -> list:
+        """The event's row of `events`, in EVENT_COLUMNS."""
+        return [
+            event.event_id,
+            event.site,
+            event.checkpoint,
+            event.device,
+            event.started_ms,
+            event.ended_ms,
+            event.key_id,
+            received_ms,
+            event.text,
+            event.clock,
+        ]
+
+    def person_values(self, event: intake.Event) -> list[list]:
+        """The event's rows of `persons`, in PERSON_COLUMNS, each code as this engine takes it."""
+        return [
+            [
+                event.event_id,
+                i,
+                event.site,
+                event.checkpoint,
+                event.started_ms,
+                event.ended_ms,
+                event.key_id,
+                event.bits,
+                self.code_param(code),
+            ]
+            for i, code in enumerate(event.codes)
+        ]
+
+    def code_param(self, code: bytes):
+        return code
+
+    def code_mark(self) -> str:
+        return "?"
+
+    def forget_before(self, cutoff_ms: int) -> int:
+        """Delete every event (and its persons) that started before `cutoff_ms`; the number of events."""
+        with self.transaction():
+            self.execute("DELETE FROM persons WHERE started_ms < ?", (cutoff_ms,))
+            deleted = self.execute("DELETE FROM events WHERE started_ms < ?", (cutoff_ms,)).rowcount
+            self.forget_codes_before(cutoff_ms)
+        return deleted
+
+    def forget_codes_before(self, cutoff_ms: int) -> None:
+        """Copies of codes kept outside `persons` (SQLite's segments) go too."""
+
+    def maintain(self, lengths: set[tuple[str, int]] | None = None) -> None:
+        """Periodic upkeep by the collector (SQLite seals segments of these keys and lengths; None: all)."""
+
+    # --- reading ---
+    def near(self, key_id: str, bits: int, codes: list[bytes], max_distance: int, start_ms: int, end_ms: int) -> Search:
+        """Rows of this key and length that started inside the window, within `max_distance` bits of any code."""
+        raise NotImplementedError
+
+    def rows(self, ids: list[int]) -> list[Row]:
+        found = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            found += self.fetch_rows(f"p.id IN ({marks})", chunk)
+        return found
+
+    def around(self, key_id: str, site: str, checkpoint: str, start_ms: int, end_ms: int) -> list[Row]:
+        """Rows of this key at this checkpoint whose time overlaps [start_ms, end_ms]."""
+        return self.fetch_rows(
+            "p.site = ? AND p.checkpoint = ? AND p.started_ms BETWEEN ? AND ? AND p.ended_ms >= ? AND p.key_id = ?",
+            (site, checkpoint, start_ms - intake.MAX_SPAN_MS, end_ms, start_ms, key_id),
+        )
+
+    def fetch_rows(self, where: str, params) -> list[Row]:
+        rows = self.execute(
+            f"SELECT {COLUMNS}, {self.code_select()} FROM persons p JOIN events e USING (event_id) WHERE {where} "
+            "ORDER BY p.started_ms, p.id",
+            params,
+        ).fetchall()
+        readable = ((r, self.code_bytes(r[-1], r[9])) for r in rows)
+        return [Row(*r[:-1], code) for r, code in readable if code is not None]
+
+    def code_select(self) -> str:
+        return "p.code"
+
+    def code_bytes(self, value, bits: int) -> bytes | None:
+        return bytes(value) if isinstance(value, bytes | memoryview) and len(value) * 8 == bits else None
+
+    def keys(self) -> set[str]:
+        """Every key id with stored rows (a scan: for messages, not for each trace)."""
+        return {k for (k,) in self.execute("SELECT DISTINCT key_id FROM persons").fetchall()}
+
+    def holds(self, key_id: str, bits: int | None = None) -> bool:
+        """Whether any row of this key (and length) is stored: one index probe."""
+        if bits is None:
+            return self.execute("SELECT 1 FROM persons WHERE key_id = ? LIMIT 1", (key_id,)).fetchone() is not None
+        found = self.execute("SELECT 1 FROM persons WHERE key_id = ? AND bits = ? LIMIT 1", (key_id, bits))
+        return found.fetchone() is not None
+
+    def coverage(self) -> tuple[int | None, int | None]:
+        """When the oldest and the newest stored event started."""
+        return tuple(self.execute("SELECT MIN(started_ms), MAX(started_ms) FROM events").fetchone())
+
+    def counts(self) -> tuple[int, int]:
+        events = self.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        persons = self.execute("SELECT COUNT(*) FROM persons").fetchone()[0]
+        return events, persons
+
+
+def now_ms() -> int:
+    return round(time.time() * 1000)

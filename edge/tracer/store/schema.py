@@ -1,0 +1,89 @@
+"""The tables every engine creates (in its own column types), the schema version, and the way up from older
+ones: what opening a store checks before any reading or writing."""
+
+from __future__ import annotations
+
+import json
+
+from edge.tracer import intake
+from edge.tracer.store.protocol import Store, StoreError, now_ms
+from edge.tracer.store.urls import redacted
+
+SCHEMA_VERSION = 2
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+  event_id TEXT PRIMARY KEY, site TEXT NOT NULL, checkpoint TEXT NOT NULL, device TEXT NOT NULL,
+  started_ms BIGINT NOT NULL, ended_ms BIGINT NOT NULL, key_id TEXT NOT NULL, received_ms BIGINT NOT NULL,
+  body TEXT NOT NULL, clock TEXT);
+CREATE INDEX IF NOT EXISTS events_time ON events (started_ms);
+CREATE TABLE IF NOT EXISTS persons (
+  id {id}, event_id TEXT NOT NULL REFERENCES events (event_id) ON DELETE CASCADE, position INTEGER NOT NULL,
+  site TEXT NOT NULL, checkpoint TEXT NOT NULL, started_ms BIGINT NOT NULL, ended_ms BIGINT NOT NULL,
+  key_id TEXT NOT NULL, bits INTEGER NOT NULL, code {code}, UNIQUE (event_id, position));
+CREATE INDEX IF NOT EXISTS persons_place_time ON persons (site, checkpoint, started_ms);
+CREATE INDEX IF NOT EXISTS persons_time ON persons (started_ms)
+"""
+
+
+def prepare(store: Store, url: str, upgrade: bool) -> None:
+    """Create the tables of a new store, refuse one too old (unless `upgrade`) or too new."""
+    with store.transaction():
+        store.lock_schema()
+        version = version_of(store)
+        if version is None:
+            create(store)
+        elif version == 1:
+            if not upgrade:
+                raise StoreError(
+                    f"{redacted(url)} holds sightings in the format of an older traceon-edge (schema 1); "
+                    f"upgrade it once with `traceon-edge upgrade-db --db {redacted(url)}` "
+                    "(a collector does it by itself when it starts)"
+                )
+            upgrade_from_1(store)
+        elif version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{redacted(url)} was written by a newer traceon-edge (schema {version}, this one reads "
+                f"{SCHEMA_VERSION}); upgrade traceon-edge"
+            )
+
+
+def version_of(store: Store) -> int | None:
+    tables = store.tables()
+    if "meta" in tables:
+        return int(store.meta("schema_version", "0"))
+    return 1 if "sightings" in tables else None
+
+
+def create(store: Store) -> None:
+    for statement in filter(str.strip, store.tables_sql().split(";")):
+        store.execute(statement)
+    store.set_meta("schema_version", str(SCHEMA_VERSION))
+
+
+def upgrade_from_1(store: Store) -> None:
+    """Schema 1 kept FaceHash text; each old event is checked as a new one would be. Those that fail are
+    skipped and counted (the trace header reports them)."""
+    store.execute("ALTER TABLE persons RENAME TO persons_v1")
+    store.execute("ALTER TABLE sightings RENAME TO sightings_v1")
+    for index in ("sightings_place_time",):
+        store.execute(f"DROP INDEX IF EXISTS {index}")
+    create(store)
+    skipped = 0
+    for (body,) in store.execute("SELECT body FROM sightings_v1").fetchall():
+        try:
+            store.insert(check_stored(json.loads(body)), received_ms=now_ms())
+        except (ValueError, TypeError, KeyError, RecursionError):
+            skipped += 1
+    store.set_meta("unreadable_rows", str(skipped))
+    store.execute("DROP TABLE persons_v1")
+    store.execute("DROP TABLE sightings_v1")
+
+
+def check_stored(body: dict) -> intake.Event:
+    """An event read back from a store: checked as the collector checks a new one (its topic aside)."""
+    if not isinstance(body, dict):
+        raise intake.Refused("not a JSON object")
+    intake.check_schema(body)
+    return intake.build(body)

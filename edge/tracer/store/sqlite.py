@@ -1,0 +1,172 @@
+"""SQLite: one file, codes compared by NumPy, sealed into segments so that a search reads a few blobs."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from edge.tracer.store.protocol import Search, Store, StoreError
+from edge.tracer.store.schema import TABLES
+
+NEVER = 2**62  # the time range of a segment that holds no code
+
+
+def segment_rows() -> int:
+    """The package's SEGMENT_ROWS, read at each seal: it is the knob (the tests set it small), and the
+    package imports this module, so the value cannot be taken once at import."""
+    from edge.tracer import store
+
+    return store.SEGMENT_ROWS
+
+
+def hamming(codes: np.ndarray, queries: list[bytes]) -> np.ndarray:
+    """Distance in bits from each packed code (N × bytes) to the nearest query code."""
+    words = codes.view(np.uint64) if codes.shape[1] % 8 == 0 else codes
+    best = None
+    for query in queries:
+        q = np.frombuffer(query, np.uint8)
+        q = q.view(np.uint64) if codes.shape[1] % 8 == 0 else q
+        d = np.bitwise_count(words ^ q).sum(1, dtype=np.int32)
+        best = d if best is None else np.minimum(best, d)
+    return best
+
+
+class SqliteStore(Store):
+    kind = "sqlite"
+
+    def __init__(self, path: Path):
+        super().__init__()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=30)
+            self.db.execute("PRAGMA journal_mode = WAL")
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot open the database {path}: {e}") from None
+        self.db.execute("PRAGMA synchronous = FULL")  # a PUBACK follows the commit: it must survive a power cut
+        self.db.execute("PRAGMA foreign_keys = ON")
+
+    def tables(self) -> set[str]:
+        return {name for (name,) in self.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def tables_sql(self) -> str:
+        return TABLES.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", code="BLOB") + ";" + SEGMENTS
+
+    # --- segments: sealed runs of codes, one blob each ---
+    def maintain(self, lengths: set[tuple[str, int]] | None = None) -> None:
+        if lengths is None:
+            lengths = set(self.execute("SELECT DISTINCT key_id, bits FROM persons").fetchall())
+        for key_id, bits in lengths:
+            while self.seal(key_id, bits):
+                pass
+
+    def sealed_up_to(self, key_id: str, bits: int) -> int:
+        row = self.execute("SELECT MAX(last_id) FROM segments WHERE key_id = ? AND bits = ?", (key_id, bits))
+        return row.fetchone()[0] or 0
+
+    def seal(self, key_id: str, bits: int) -> bool:
+        """Seal the oldest SEGMENT_ROWS unsealed rows of this key and length, if there are that many."""
+        size = segment_rows()
+        with self.transaction():
+            self.db.execute("BEGIN IMMEDIATE")
+            after = self.sealed_up_to(key_id, bits)
+            waiting = self.execute(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM persons INDEXED BY persons_key "
+                "WHERE key_id = ? AND bits = ? AND id > ? LIMIT ?)",
+                (key_id, bits, after, size),
+            ).fetchone()[0]
+            if waiting < size:
+                return False
+            rows = self.execute(
+                "SELECT id, started_ms, code FROM persons INDEXED BY persons_key "
+                "WHERE key_id = ? AND bits = ? AND id > ? ORDER BY id LIMIT ?",
+                (key_id, bits, after, size),
+            ).fetchall()
+            good = [r for r in rows if isinstance(r[2], bytes) and len(r[2]) * 8 == bits]
+            self.write_segment(key_id, bits, rows[0][0], rows[-1][0], good)
+            if len(good) < len(rows):
+                self.set_meta("unreadable_rows", str(int(self.meta("unreadable_rows", "0")) + len(rows) - len(good)))
+        return True
+
+    def write_segment(self, key_id: str, bits: int, first: int, last: int, rows: list) -> None:
+        """Seal rows first…last; with no readable row it only marks the range sealed (and is never searched)."""
+        ids = np.array([r[0] for r in rows], np.int64)
+        times = np.array([r[1] for r in rows], np.int64)
+        codes = b"".join(r[2] for r in rows)
+        low, high = (int(times.min()), int(times.max())) if rows else (NEVER, NEVER)
+        self.execute(
+            "INSERT INTO segments (key_id, bits, first_id, last_id, min_ms, max_ms, rows, ids, times, codes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                key_id,
+                bits,
+                first,
+                last,
+                low,
+                high,
+                len(rows),
+                ids.tobytes(),
+                times.tobytes(),
+                codes,
+            ],
+        )
+
+    def forget_codes_before(self, cutoff_ms: int) -> None:
+        old = self.execute(
+            "SELECT id, key_id, bits, first_id, last_id, ids, times, codes FROM segments WHERE min_ms < ?",
+            (cutoff_ms,),
+        ).fetchall()
+        for segment_id, key_id, bits, first, last, ids, times, codes in old:
+            self.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
+            ids, times = np.frombuffer(ids, np.int64), np.frombuffer(times, np.int64)
+            codes = np.frombuffer(codes, np.uint8).reshape(len(ids), bits // 8)
+            keep = times >= cutoff_ms
+            if keep.any():  # an emptied segment just goes: its rows are gone from persons too
+                rows = list(zip(ids[keep].tolist(), times[keep].tolist(), map(bytes, codes[keep]), strict=True))
+                self.write_segment(key_id, bits, first, last, rows)
+
+    def near(self, key_id: str, bits: int, codes: list[bytes], max_distance: int, start_ms: int, end_ms: int) -> Search:
+        hits: list[tuple[int, int]] = []
+        searched = unreadable = 0
+        self.db.execute("BEGIN")  # one snapshot: a segment sealed meanwhile is not read twice
+        try:
+            segments = self.execute(
+                "SELECT ids, times, codes FROM segments WHERE key_id = ? AND bits = ? AND max_ms >= ? AND min_ms <= ?",
+                (key_id, bits, start_ms, end_ms),
+            )
+            for ids, times, blob in segments:
+                ids, times = np.frombuffer(ids, np.int64), np.frombuffer(times, np.int64)
+                inside = (times >= start_ms) & (times <= end_ms)
+                block = np.frombuffer(blob, np.uint8).reshape(len(ids), bits // 8)[inside]
+                searched += len(block)
+                hits += self.matches(ids[inside], hamming(block, codes), max_distance)
+            tail = self.execute(
+                "SELECT id, code FROM persons INDEXED BY persons_key "
+                "WHERE key_id = ? AND bits = ? AND id > ? AND started_ms BETWEEN ? AND ?",
+                (key_id, bits, self.sealed_up_to(key_id, bits), start_ms, end_ms),
+            ).fetchall()
+            good = [(i, c) for i, c in tail if isinstance(c, bytes) and len(c) * 8 == bits]
+            unreadable += len(tail) - len(good) + int(self.meta("unreadable_rows", "0"))
+            searched += len(good)
+            if good:
+                block = np.frombuffer(b"".join(c for _, c in good), np.uint8).reshape(len(good), bits // 8)
+                hits += self.matches(np.array([i for i, _ in good]), hamming(block, codes), max_distance)
+        finally:
+            self.db.rollback()
+        return Search(sorted(hits, key=lambda h: (h[1], h[0])), searched, unreadable)
+
+    @staticmethod
+    def matches(ids: np.ndarray, distances: np.ndarray, max_distance: int) -> list[tuple[int, int]]:
+        within = distances <= max_distance
+        return list(zip(ids[within].tolist(), distances[within].tolist(), strict=True))
+
+
+SEGMENTS = """
+CREATE TABLE IF NOT EXISTS segments (
+  id INTEGER PRIMARY KEY, key_id TEXT NOT NULL, bits INTEGER NOT NULL, first_id INTEGER NOT NULL,
+  last_id INTEGER NOT NULL, min_ms INTEGER NOT NULL, max_ms INTEGER NOT NULL, rows INTEGER NOT NULL,
+  ids BLOB NOT NULL, times BLOB NOT NULL, codes BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS segments_key_time ON segments (key_id, bits, max_ms);
+CREATE INDEX IF NOT EXISTS persons_key ON persons (key_id, bits)
+"""  # (key_id, bits) ends in the rowid: the unsealed tail is a range of it
