@@ -9,14 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from edge.core import facehash
-from edge.core.errors import TraceonError
 from edge.tracer import intake
 
 STORED, REPEATED, CONFLICT = "stored", "repeated", "conflict"
-
-
-class StoreError(TraceonError, ValueError):
-    """A store that cannot be opened or used as asked."""
 
 
 @dataclass(frozen=True)
