@@ -10,6 +10,7 @@ The parts: protocol.py (the Store base and its values), schema.py (tables, versi
 module per engine (sqlite.py, postgres.py), opening.py (a URL to its engine) and urls.py (redaction).
 """
 
+from edge.core.errors import StoreError
 from edge.tracer.store.opening import open_store
 from edge.tracer.store.protocol import (
     CONFLICT,
@@ -20,7 +21,6 @@ from edge.tracer.store.protocol import (
     Row,
     Search,
     Store,
-    StoreError,
 )
 from edge.tracer.store.schema import SCHEMA_VERSION
 from edge.tracer.store.urls import redacted

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge.core.errors import StoreError
 from edge.tracer.store import schema
 from edge.tracer.store.postgres import PostgresStore
-from edge.tracer.store.protocol import Store, StoreError
+from edge.tracer.store.protocol import Store
 from edge.tracer.store.sqlite import SqliteStore
 
 

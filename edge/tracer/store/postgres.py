@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from edge.tracer.store.protocol import Search, Store, StoreError
+from edge.core.errors import StoreError
+from edge.tracer.store.protocol import Search, Store
 from edge.tracer.store.schema import TABLES
 from edge.tracer.store.urls import redacted
 

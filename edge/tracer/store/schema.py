@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
+from edge.core.errors import StoreError
 from edge.tracer import intake
-from edge.tracer.store.protocol import Store, StoreError, now_ms
+from edge.tracer.store.protocol import Store, now_ms
 from edge.tracer.store.urls import redacted
 
 SCHEMA_VERSION = 2

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.tracer.store.protocol import Search, Store, StoreError
+from edge.core.errors import StoreError
+from edge.tracer.store.protocol import Search, Store
 from edge.tracer.store.schema import TABLES
 
 NEVER = 2**62  # the time range of a segment that holds no code
