@@ -98,8 +98,10 @@ def main() -> None:
                     fewer = max(min(50, args.events), int(args.events * 0.02 / delay / 4)) if delay else args.events
                     count = args.events if window > 1 else fewer
                     rates[window], in_order = drain(broker, delay, window, count, Path(tmp), template)
-                    print(f"  +{delay * 1000:3.0f} ms, in_flight {window:2d}: {rates[window]:7.1f} events/s "
-                          f"({count} events, {'all in commit order' if in_order else 'NOT ALL IN ORDER'})")  # fmt: skip
+                    print(
+                        f"  +{delay * 1000:3.0f} ms, in_flight {window:2d}: {rates[window]:7.1f} events/s "
+                        f"({count} events, {'all in commit order' if in_order else 'NOT ALL IN ORDER'})"
+                    )
                 print(f"  +{delay * 1000:3.0f} ms: in_flight 20 drains {rates[20] / rates[1]:.1f}× in_flight 1")
         finally:
             broker.stop()

@@ -60,8 +60,10 @@ def main() -> None:
     size = len(json.dumps(template, separators=(",", ":")))
     print(f"outbox of {args.events:,} events of {size} bytes (one person) filled in {filled_in:.1f} s")
     print(f"put into an empty outbox: median {ms(baseline):.3f} ms, p99 {p99(baseline):.3f} ms")
-    print(f"put into a full outbox:   median {ms(at_limit):.3f} ms, p99 {p99(at_limit):.3f} ms "
-          f"({ms(at_limit) / ms(baseline):.2f}× the empty one); depth {depth:,}, dropped {dropped:,}")  # fmt: skip
+    print(
+        f"put into a full outbox:   median {ms(at_limit):.3f} ms, p99 {p99(at_limit):.3f} ms "
+        f"({ms(at_limit) / ms(baseline):.2f}× the empty one); depth {depth:,}, dropped {dropped:,}"
+    )
 
 
 if __name__ == "__main__":

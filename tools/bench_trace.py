@@ -70,15 +70,26 @@ def batches(data: lfw.People, hasher, total: int, start: int, rng: np.random.Gen
         made = []
         for i in range(0, n, PER_EVENT):
             at = NOW - rng.uniform(0, 14 * 86400)
-            persons = [{"facehash": c, "frames": 3, "quality": {"size": 120, "frontalness": 0.9, "sharpness": 80.0}}
-                       for c in codes[i : i + PER_EVENT]]  # fmt: skip
+            persons = [
+                {"facehash": c, "frames": 3, "quality": {"size": 120, "frontalness": 0.9, "sharpness": 80.0}}
+                for c in codes[i : i + PER_EVENT]
+            ]
             body = {
-                "schema_version": 1, "event_id": str(uuid.uuid4()), "site": "bench",
-                "checkpoint": f"door-{int(rng.integers(CHECKPOINTS))}", "device": "unit-1", "trigger": "pir",
-                "started_at": events.utc(at), "ended_at": events.utc(at + 1), "frames": 10, "faces": len(persons),
-                "persons": persons, "model": "dlib_resnet_v1_int8@b5208826d4c0", "key_id": KEY.id,
+                "schema_version": 1,
+                "event_id": str(uuid.uuid4()),
+                "site": "bench",
+                "checkpoint": f"door-{int(rng.integers(CHECKPOINTS))}",
+                "device": "unit-1",
+                "trigger": "pir",
+                "started_at": events.utc(at),
+                "ended_at": events.utc(at + 1),
+                "frames": 10,
+                "faces": len(persons),
+                "persons": persons,
+                "model": "dlib_resnet_v1_int8@b5208826d4c0",
+                "key_id": KEY.id,
                 "software": "traceon-edge 0.1.0",
-            }  # fmt: skip
+            }
             made.append(as_event(body, round(at * 1000), packed[i : i + PER_EVENT]))
         yield made
 
@@ -179,8 +190,9 @@ def collect_throughput(url: str, count: int, data: lfw.People, hasher) -> float:
     broker.start()
     log = folder / "collect.log"
     with open(log, "w") as said:
-        collector = subprocess.Popen([EXE, "collect", "--broker", f"127.0.0.1:{broker.port}", "--db", url,
-                                      "--client-id", "bench"], stderr=said)  # fmt: skip
+        collector = subprocess.Popen(
+            [EXE, "collect", "--broker", f"127.0.0.1:{broker.port}", "--db", url, "--client-id", "bench"], stderr=said
+        )
     try:
         while "collecting" not in log.read_text():
             time.sleep(0.05)
@@ -268,8 +280,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for r in results:
         if "size" in r:
-            print(f"| {r['backend']} | {r['rows']:,} | {r['command s']:.2f} | {r['trace.run s']:.2f} | "
-                  f"{r['peak RSS MB']:.0f} | {r['sightings']} (within {r['threshold']} bits) |")  # fmt: skip
+            print(
+                f"| {r['backend']} | {r['rows']:,} | {r['command s']:.2f} | {r['trace.run s']:.2f} | "
+                f"{r['peak RSS MB']:.0f} | {r['sightings']} (within {r['threshold']} bits) |"
+            )
     for r in results:
         if "collect events/s" in r:
             print(f"collect into {r['backend']}: {r['collect events/s']:,} events stored per second")

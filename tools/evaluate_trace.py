@@ -114,8 +114,10 @@ def main() -> None:
     args = parser.parse_args()
     lfw.quick_run_writes_elsewhere(parser, args.people is not None, args.docs)
     data = lfw.people(most=args.people)
-    head = ("| data | query photos | budget | traces | rows | false predicted | false returned | true found | "
-            "true expected |\n|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+    head = (
+        "| data | query photos | budget | traces | rows | false predicted | false returned | true found | "
+        "true expected |\n|---|---|---|---|---|---|---|---|---|"
+    )
     print(head)
     lines = []
     for far in (None, 1e-4, 1e-5):

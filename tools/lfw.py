@@ -149,8 +149,12 @@ class Embedded:
         """10-fold accuracy over every pair of the file, a pair with a photo without a face counted wrong."""
         index, same = self.index, np.array([p.same for p in self.all_pairs])
         scored = np.array([p.a in index and p.b in index for p in self.all_pairs])
-        sim = np.array([self.vectors[index[p.a]] @ self.vectors[index[p.b]] if ok else 0.0
-                        for p, ok in zip(self.all_pairs, scored, strict=True)])  # fmt: skip
+        sim = np.array(
+            [
+                self.vectors[index[p.a]] @ self.vectors[index[p.b]] if ok else 0.0
+                for p, ok in zip(self.all_pairs, scored, strict=True)
+            ]
+        )
         return ten_fold_accuracy(sim, same, scored)
 
     @cached_property

@@ -102,8 +102,10 @@ class Collector:
         if reason.is_failure:
             why = FATAL_REFUSALS.get(reason.value)
             if why:
-                self.say(f"traceon-edge: the broker refused collector {self.client_id}: {why}; check --username, "
-                         "--password-file and the broker's ACL")  # fmt: skip
+                self.say(
+                    f"traceon-edge: the broker refused collector {self.client_id}: {why}; check --username, "
+                    "--password-file and the broker's ACL"
+                )
                 self.exit_code = EX_CONFIG
                 self.stop.set()
             else:

@@ -29,10 +29,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     collect.add_argument(
         "--client-id", metavar="ID", help="this collector's fixed identity (default traceon-collect-<host>[-<GROUP>])"
     )
-    collect.add_argument("--session-expiry", default="7d", metavar="SPAN", help="how long the broker keeps events "
-                         "for this collector while it is away (default 7d)")  # fmt: skip
-    collect.add_argument("--retention", default="21d", metavar="SPAN", help="delete events older than this "
-                         "(default 21d: a tracing window of 14 days plus a week to act on it)")  # fmt: skip
+    collect.add_argument(
+        "--session-expiry",
+        default="7d",
+        metavar="SPAN",
+        help="how long the broker keeps events for this collector while it is away (default 7d)",
+    )
+    collect.add_argument(
+        "--retention",
+        default="21d",
+        metavar="SPAN",
+        help="delete events older than this (default 21d: a tracing window of 14 days plus a week to act on it)",
+    )
 
     collect.set_defaults(handler=collect_events)
 
@@ -48,14 +56,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     trace.add_argument("--stride", default="30m", help="co-presence window before and after (e.g. 30m)")
     trace.add_argument("--since", default="14d", help="how far back to look (e.g. 14d)")
     trace.add_argument(
-        "--max-false", type=positive_number, default=1.0, metavar="N",
+        "--max-false",
+        type=positive_number,
+        default=1.0,
+        metavar="N",
         help="expected false sightings over the rows searched (default 1)",
-    )  # fmt: skip
+    )
     trace.add_argument("--far", type=positive_number, metavar="RATE", help="false-accept rate per row instead")
     trace.add_argument(
-        "--query-photos", type=int, choices=range(1, 5), default=1, metavar="N",
+        "--query-photos",
+        type=int,
+        choices=range(1, 5),
+        default=1,
+        metavar="N",
         help="the FaceHash was made from N photos (embed --one-person); 1 to 4",
-    )  # fmt: skip
+    )
     trace.add_argument("--format", choices=("table", "csv", "json", "html"), default="table")
     trace.add_argument("--output", metavar="FILE", help="write the report here (e.g. trace.html)")
 
@@ -114,6 +129,8 @@ def upgrade_db(args) -> int:
         skipped = db.meta("unreadable_rows", "0")
     finally:
         db.close()
-    print(f"{store.redacted(args.db)}: schema {store.SCHEMA_VERSION}, {events} events, {persons} person rows "
-          f"({skipped} unreadable row(s) of an older version skipped)")  # fmt: skip
+    print(
+        f"{store.redacted(args.db)}: schema {store.SCHEMA_VERSION}, {events} events, {persons} person rows "
+        f"({skipped} unreadable row(s) of an older version skipped)"
+    )
     return 0

@@ -63,8 +63,9 @@ def _ask() -> tuple[bool | None, str]:
     if state is not None:
         return state != TIME_ERROR, "kernel"
     with contextlib.suppress(OSError, subprocess.SubprocessError):  # a sandbox that forbids adjtimex (ProtectClock)
-        said = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
-                              capture_output=True, text=True, timeout=2)  # fmt: skip
+        said = subprocess.run(
+            ["timedatectl", "show", "-p", "NTPSynchronized", "--value"], capture_output=True, text=True, timeout=2
+        )
         if said.returncode == 0 and said.stdout.strip() in ("yes", "no"):
             return said.stdout.strip() == "yes", "timedated"
     return None, "none"

@@ -79,8 +79,15 @@ class Runtime:
                 self._stack.callback(IntervalTimer(cfg.trigger, inbox).close)
             topics = Topics(cfg.mqtt.topic_prefix, cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device)
             self.report_file = health_report.ReportFile(health_file.path_beside(o.path))
-            self.link = parts.link(cfg.mqtt, topics, self.outbox, self.health, lambda: inbox.fire("manual"), on_event,
-                                   self.report_file.keep)  # fmt: skip
+            self.link = parts.link(
+                cfg.mqtt,
+                topics,
+                self.outbox,
+                self.health,
+                lambda: inbox.fire("manual"),
+                on_event,
+                self.report_file.keep,
+            )
             self._stack.callback(lambda: self.report_file.keep({**self.health(), "state": "stopped"}))
             self._stack.callback(self.link.stop)  # after vision (LIFO): the last burst's event goes out first
             self._bursts: queue.Queue[Burst | None] = queue.Queue(maxsize=cfg.burst.queue)
@@ -173,8 +180,13 @@ class Runtime:
                 event = self.make_event(burst)
                 restampable = (burst.started_mono, self.clock.boot) if burst.clock == "unsynchronized" else None
                 self.outbox.put(event, restampable)
-                log.info("event %s committed: %d person(s), %d face(s), clock %s", event["event_id"],
-                         len(event["persons"]), event["faces"], event["clock"])  # fmt: skip
+                log.info(
+                    "event %s committed: %d person(s), %d face(s), clock %s",
+                    event["event_id"],
+                    len(event["persons"]),
+                    event["faces"],
+                    event["clock"],
+                )
                 self.last_event = {"id": event["event_id"], "at": event["ended_at"], "persons": len(event["persons"])}
             except Exception:
                 self.stats["events_failed"] += 1

@@ -53,8 +53,17 @@ COLUMNS += ", e.clock"
 # What `insert` writes, in this order (Store.event_values, Store.person_values): a bulk loader such as
 # tools/bench_trace.py writes the same, so that a new column reaches it too.
 EVENT_COLUMNS = (
-    "event_id", "site", "checkpoint", "device", "started_ms", "ended_ms", "key_id", "received_ms", "body", "clock"
-)  # fmt: skip
+    "event_id",
+    "site",
+    "checkpoint",
+    "device",
+    "started_ms",
+    "ended_ms",
+    "key_id",
+    "received_ms",
+    "body",
+    "clock",
+)
 PERSON_COLUMNS = ("event_id", "position", "site", "checkpoint", "started_ms", "ended_ms", "key_id", "bits", "code")
 
 

@@ -109,9 +109,12 @@ class BurstConfig(Section):
     duration: float = Field(1.0, ge=0.05, le=30, description="Seconds the frames are spread over")
     cooldown: float = Field(3.0, ge=0, le=600, description="Seconds after a burst during which triggers coalesce")
     queue: int = Field(
-        3, ge=1, le=20, description="Captured bursts that wait while vision is busy with one; more are dropped "
-        "(counted in health). Each holds its frames in memory"
-    )  # fmt: skip
+        3,
+        ge=1,
+        le=20,
+        description="Captured bursts that wait while vision is busy with one; more are dropped "
+        "(counted in health). Each holds its frames in memory",
+    )
 
 
 class HogDetectorConfig(Section):
@@ -142,14 +145,20 @@ class VisionConfig(Section):
     upsample: int = Field(0, ge=0, le=3, description="HOG upsampling steps (each finds faces half as large, 4× slower)")
     threads: int = Field(2, ge=1, le=8, description="Interpreter threads for the embedder")
     workers: int = Field(
-        2, ge=1, le=8, description="Threads that find the faces of a burst's frames at once: one per core "
-        "(a Raspberry Pi 4 or 5 has 4)"
-    )  # fmt: skip
+        2,
+        ge=1,
+        le=8,
+        description="Threads that find the faces of a burst's frames at once: one per core "
+        "(a Raspberry Pi 4 or 5 has 4)",
+    )
     search_every: int = Field(
-        3, ge=1, le=100, description="Search every this many frames of a burst whole; in the frames between, "
+        3,
+        ge=1,
+        le=100,
+        description="Search every this many frames of a burst whole; in the frames between, "
         "look only near the faces found (a quarter of the time). A face that comes into view in between is "
-        "found at the next whole search; 1 searches every frame whole, as an `images` source always does"
-    )  # fmt: skip
+        "found at the next whole search; 1 searches every frame whole, as an `images` source always does",
+    )
     min_face_size: int = Field(60, ge=20, le=2000, description="Faces narrower than this (px) are counted, not hashed")
 
 
@@ -178,9 +187,12 @@ class MqttConfig(BrokerConfig):
     keepalive: int = Field(30, ge=5, le=3600, description="Seconds; a dead link is noticed after about 1.5× this")
     health_every: float = Field(30.0, ge=1, le=3600, description="Seconds between retained health messages")
     in_flight: int = Field(
-        20, ge=1, le=100, description="Events sent before the oldest is acknowledged: a round trip per window, not "
-        "per event, when a backlog drains (each is still deleted only after its PUBACK)"
-    )  # fmt: skip
+        20,
+        ge=1,
+        le=100,
+        description="Events sent before the oldest is acknowledged: a round trip per window, not "
+        "per event, when a backlog drains (each is still deleted only after its PUBACK)",
+    )
 
 
 class OutboxConfig(Section):

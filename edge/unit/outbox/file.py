@@ -134,8 +134,12 @@ class OutboxFile:
         log.error(
             "the outbox %s was damaged (%s): moved it to %s, carried over %d event(s), %s lost; a fresh outbox "
             "is in use",
-            self.path, error, moved, len(salvaged), "an unknown number" if lost is None else lost,
-        )  # fmt: skip
+            self.path,
+            error,
+            moved,
+            len(salvaged),
+            "an unknown number" if lost is None else lost,
+        )
 
     def _salvage(self) -> list[tuple[str, str]]:
         """Every event still readable from a damaged file, oldest first."""
@@ -163,11 +167,18 @@ class OutboxFile:
             old.close()
         for event_id, body in waiting:
             self._insert(event_id, body)
-        fault = {"kind": "deleted", "at": datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ"),
-                 "carried_over": len(waiting), "lost": 0}  # fmt: skip
+        fault = {
+            "kind": "deleted",
+            "at": datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ"),
+            "carried_over": len(waiting),
+            "lost": 0,
+        }
         self.faults = [*self.faults[-4:], fault]
-        log.error("the outbox file %s was deleted while running: made a new one with the %d waiting event(s)",
-                  self.path, len(waiting))  # fmt: skip
+        log.error(
+            "the outbox file %s was deleted while running: made a new one with the %d waiting event(s)",
+            self.path,
+            len(waiting),
+        )
 
     def _guarded(self, action, *args):
         """Run a database action; a damaged file is replaced and the action tried once more."""

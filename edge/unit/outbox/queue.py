@@ -94,8 +94,13 @@ class Outbox(Restamping, OutboxFile):
     def _say_full(self, dropped: int, which: str) -> None:
         self._full_unsaid += dropped
         if time.monotonic() - self._full_said_at >= SAY_FULL_EVERY_S:
-            log.warning("outbox full (%s, %s): dropped %d %s event(s) since it last said so (counted in health)",
-                        self.path, self.when_full, self._full_unsaid, which)  # fmt: skip
+            log.warning(
+                "outbox full (%s, %s): dropped %d %s event(s) since it last said so (counted in health)",
+                self.path,
+                self.when_full,
+                self._full_unsaid,
+                which,
+            )
             self._full_said_at, self._full_unsaid = time.monotonic(), 0
 
     def _make_room(self, size: int) -> int | None:

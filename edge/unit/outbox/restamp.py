@@ -18,8 +18,12 @@ def restamped(event: dict, started_mono: float, wall: float, mono: float) -> dic
     """The event with times from the monotonic clock, given one synchronised (wall, monotonic) reading."""
     length = events.parse_utc(event["ended_at"]) - events.parse_utc(event["started_at"])
     started = wall - (mono - started_mono)
-    return {**event, "started_at": events.utc(started),
-            "ended_at": events.utc(started + max(0.0, length.total_seconds())), "clock": "restamped"}  # fmt: skip
+    return {
+        **event,
+        "started_at": events.utc(started),
+        "ended_at": events.utc(started + max(0.0, length.total_seconds())),
+        "clock": "restamped",
+    }
 
 
 class Restamping(OutboxFile):
