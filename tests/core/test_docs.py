@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from conftest import ROOT
+from support.data import ROOT
 
 
 def test_config_and_events_docs_are_up_to_date():
