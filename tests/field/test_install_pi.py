@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from support.data import ROOT
 
 SCRIPT = ROOT / "tools" / "install-pi.sh"
 

@@ -7,7 +7,10 @@ import subprocess
 import sys
 import time
 
-from test_daemon import InThread, photos_on_demand
+from support.daemon import InThread
+from support.servers import free_port
+from support.unit_config import photos_on_demand
+from support.wait import wait_until
 
 from edge.core import events, health_file
 from edge.field import status
@@ -16,11 +19,13 @@ from edge.unit import config
 
 def test_status_reports_a_running_unit(tmp_path, broker):
     path = photos_on_demand(tmp_path, broker.port, "{frames: 2, duration: 0.1, cooldown: 0}")
+    health = health_file.path_beside(config.load(path).outbox.path)
     unit = InThread(path)
     try:
-        time.sleep(3)
+        wait_until(health.exists, 30, "the daemon's first health report")
         unit.daemon.inbox.fire("manual")
-        time.sleep(3)  # an event, and a health report after it (health_every: 1)
+        wait_until(lambda: unit.delivered, 30, "the event, acknowledged by the broker")
+        wait_until(lambda: health_file.read(health).get("last_event"), 30, "a health report after the event")
         report = status.collect(path)
         text = subprocess.run(
             [sys.executable, "-m", "edge.cli", "status", "--config", str(path), "--json"],
@@ -44,8 +49,6 @@ def test_status_reports_a_running_unit(tmp_path, broker):
 
 
 def test_status_says_when_the_broker_is_unreachable(tmp_path):
-    from conftest import free_port
-
     path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
     report = status.collect(path)
     assert report["broker"].startswith("unreachable at localhost:")
@@ -54,8 +57,6 @@ def test_status_says_when_the_broker_is_unreachable(tmp_path):
 
 
 def test_status_tells_a_killed_or_hung_daemon_by_the_age_of_its_last_report(tmp_path):
-    from conftest import free_port
-
     path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
     cfg = config.load(path)
     report = {"state": "running", "at": events.utc(time.time() - 60), "config": "x"}  # health_every is 1 s
@@ -69,8 +70,6 @@ def test_status_tells_a_killed_or_hung_daemon_by_the_age_of_its_last_report(tmp_
 
 def test_a_hostile_health_file_never_blocks_status_and_a_planted_link_is_not_followed(tmp_path):
     import os
-
-    from conftest import free_port
 
     path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
     health = health_file.path_beside(config.load(path).outbox.path)

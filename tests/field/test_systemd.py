@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from support.data import ROOT
 
 UNIT = ROOT / "systemd" / "traceon-edge.service"
 COLLECT = ROOT / "systemd" / "traceon-collect.service"

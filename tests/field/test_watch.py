@@ -7,9 +7,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
-from test_daemon import InThread, photos_on_demand
+from support.daemon import InThread
+from support.unit_config import photos_on_demand
+from support.wait import wait_until
 
 from edge.field.watch import SILENT_AFTER_S, Board
 from edge.unit import config
@@ -23,20 +24,24 @@ def test_watch_prints_each_unit_change_and_event_as_it_arrives(tmp_path, broker)
     reader = threading.Thread(target=lambda: lines.extend(watcher.stdout), daemon=True)
     reader.start()
     unit = InThread(path)
+
+    def printed(text: str) -> bool:
+        return any(text in line for line in list(lines))
+
     try:
-        deadline = time.monotonic() + 30
-        while not any("health" not in x and "camera" in x for x in lines) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: any("health" not in x and "camera" in x for x in list(lines)), 30,
+                   "watch to print the unit's health line")  # fmt: skip
         unit.daemon.inbox.fire("manual")
-        while not unit.delivered and time.monotonic() < deadline + 30:
-            time.sleep(0.1)
-        time.sleep(1)
+        wait_until(lambda: unit.delivered, 30, "the event, acknowledged by the broker")
+        wait_until(lambda: printed("trigger manual"), 10, "watch to print the event")
     finally:
         unit.stop()
-        time.sleep(1)
-        watcher.send_signal(signal.SIGTERM)
-        watcher.wait(10)
-        reader.join(5)
+        try:
+            wait_until(lambda: printed(" offline"), 10, "watch to print the unit going offline")
+        finally:
+            watcher.send_signal(signal.SIGTERM)
+            watcher.wait(10)
+            reader.join(5)
     text = "".join(lines)
     print(text)
     assert "watching traceon/s1/+/+/+" in text
