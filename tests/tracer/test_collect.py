@@ -12,9 +12,10 @@ import threading
 import time
 import uuid
 
-import pytest
-from conftest import Broker, Postgres, make_certificates, tls_listener
-from test_tracing import KEY, NOW, SINCE, STRIDE, checked, event_of
+from support.events import KEY, NOW, SINCE, STRIDE, checked, event_of
+from support.feeder import Feeder
+from support.servers import Broker, Postgres, make_certificates, tls_listener
+from support.wait import wait_until
 
 from edge.core import events, facehash
 from edge.core.topics import Topics
@@ -24,43 +25,10 @@ from edge.unit.outbox import Outbox
 from edge.unit.uplink import BrokerLink
 
 
-@pytest.fixture(scope="module")
-def codes(embeddings):
-    hasher = facehash.FaceHasher(KEY, facehash.load_scheme())
-    return {p: str(hasher.hash(e)) for p, e in embeddings.items()}
-
-
 def stream(codes: dict, count: int, checkpoint: str = "door") -> list[dict]:
     """`count` distinct events from the real photos' FaceHashes, a minute apart, as unit campus/<checkpoint>/unit-1."""
     names = sorted(codes)
     return [event_of([codes[names[n % len(names)]]], checkpoint, 60 * n) for n in range(count)]
-
-
-class Unit:
-    """The unit's own delivery code (durable outbox, broker link, delete after PUBACK), fed with events."""
-
-    def __init__(self, tmp_path, port: int, checkpoint: str = "door"):
-        settings = config.Mqtt(host="127.0.0.1", port=port, keepalive=5, health_every=3600)
-        self.outbox = Outbox(tmp_path / f"outbox-{checkpoint}.sqlite", 1_000_000, 10**9)
-        self.delivered: list[dict] = []
-        topics = Topics("traceon", "campus", checkpoint, "unit-1")
-        self.link = BrokerLink(settings, topics, self.outbox, dict, lambda: None, self.delivered.append)
-        self.link.start()
-
-    def publish(self, batch: list[dict], per_second: float | None = None) -> None:
-        for event in batch:
-            self.outbox.put(event)
-            if per_second:
-                time.sleep(1 / per_second)
-
-    def wait_delivered(self, count: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.delivered) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(self.delivered) >= count, f"the broker took {len(self.delivered)} of {count} events"
-
-    def stop(self) -> None:
-        self.link.stop()
 
 
 class Collector:
@@ -75,18 +43,17 @@ class Collector:
         self.reader.start()
 
     def wait_for(self, text: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """The last line collect wrote that holds `text`, once there is one (it may have written it and ended)."""
+
+        def said() -> str | None:
+            ended = self.process.poll() is not None
+            if ended:
+                self.reader.join(5)  # every line it wrote
             found = [line for line in list(self.lines) if text in line]
-            if found:
-                return found[-1]
-            if self.process.poll() is not None:
-                self.reader.join(5)
-                found = [line for line in self.lines if text in line]
-                assert found, f"collect ended with {self.process.returncode}: {''.join(self.lines)}"
-                return found[-1]
-            time.sleep(0.05)
-        raise AssertionError(f"collect never said {text!r}: {''.join(self.lines)}")
+            assert found or not ended, f"collect ended with {self.process.returncode}: {''.join(self.lines)}"
+            return found[-1] if found else None
+
+        return wait_until(said, timeout, lambda: f"collect to say {text!r}; it said: {''.join(self.lines)}")
 
     def kill(self) -> None:
         self.process.kill()
@@ -111,21 +78,15 @@ def contents(url: str) -> tuple[list[str], int]:
 
 
 def wait_stored(url: str, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(contents(url)[0]) < count and time.monotonic() < deadline:
-        time.sleep(0.2)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    return str(tmp_path / "collected.sqlite") if request.param == "sqlite" else request.getfixturevalue("postgres")
+    wait_until(lambda: len(contents(url)[0]) >= count, timeout,
+               lambda: f"{count} events stored ({len(contents(url)[0])} are)", interval=0.2)  # fmt: skip
 
 
 def test_events_published_while_the_collector_is_down_arrive_when_it_returns(tmp_path, broker, codes, db_url):
     first = Collector(broker.port, db_url)
     first.wait_for("collecting")
     assert "stored 0" in first.stop()
-    unit = Unit(tmp_path, broker.port)
+    unit = Feeder(tmp_path, broker.port)
     sent = stream(codes, 50)
     try:
         unit.publish(sent)
@@ -148,12 +109,12 @@ def test_a_collector_killed_ten_times_at_random_moments_loses_nothing_and_stores
     sent = stream(codes, 500)
     collector = Collector(broker.port, db_url)
     collector.wait_for("collecting")
-    unit = Unit(tmp_path, broker.port)
+    unit = Feeder(tmp_path, broker.port)
     feeder = threading.Thread(target=unit.publish, args=(sent, 60), daemon=True)
     feeder.start()  # about 8 s of events at 60 per second
     try:
         for _ in range(10):
-            time.sleep(rng.uniform(0.2, 0.9))
+            time.sleep(rng.uniform(0.2, 0.9))  # the fault's random moment, not a wait: the kill lands mid-stream
             collector.kill()
             collector = Collector(broker.port, db_url)
             collector.wait_for("collecting")
@@ -178,18 +139,15 @@ def test_an_event_is_acknowledged_only_once_it_is_stored(tmp_path, broker, codes
 
     collector = Collector(broker.port, postgres)
     collector.wait_for("collecting")
-    unit = Unit(tmp_path, broker.port)
+    unit = Feeder(tmp_path, broker.port)
     sent = stream(codes, 30)
     with psycopg.connect(postgres) as lock:
         lock.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
         try:
             unit.publish(sent)
             unit.wait_delivered(30)
-            deadline = time.monotonic() + 30
             blocked = "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT%'"
-            while not lock.execute(blocked).fetchone()[0]:
-                assert time.monotonic() < deadline, "the collector never tried to store"
-                time.sleep(0.05)
+            wait_until(lambda: lock.execute(blocked).fetchone()[0], 30, "the collector to try to store (blocked)")
             collector.kill()
         finally:
             unit.stop()
@@ -208,15 +166,15 @@ def test_two_collectors_in_a_share_group_one_killed_store_every_event_once(tmp_p
     flaky = Collector(broker.port, postgres, "tracer-b", *group)
     for c in (steady, flaky):
         c.wait_for("collecting $share/tracers/")
-    unit = Unit(tmp_path, broker.port)
+    unit = Feeder(tmp_path, broker.port)
     feeder = threading.Thread(target=unit.publish, args=(sent, 60), daemon=True)
     feeder.start()
     rng = random.Random(7)
     try:
         for _ in range(3):
-            time.sleep(rng.uniform(0.5, 1.2))
+            time.sleep(rng.uniform(0.5, 1.2))  # the fault's random moment, not a wait: the kill lands mid-stream
             flaky.kill()
-            time.sleep(rng.uniform(0.1, 1.0))  # its share waits at the broker, in its session
+            time.sleep(rng.uniform(0.1, 1.0))  # the outage's random length, not a wait: its share waits at the broker
             flaky = Collector(broker.port, postgres, "tracer-b", *group)
             flaky.wait_for("collecting")
         feeder.join(60)
@@ -239,7 +197,7 @@ def test_a_database_that_goes_down_loses_no_event(tmp_path, broker, codes):
     url = server.new_database()
     collector = Collector(broker.port, url)
     collector.wait_for("collecting")
-    unit = Unit(tmp_path, broker.port)
+    unit = Feeder(tmp_path, broker.port)
     sent = stream(codes, 40)
     try:
         unit.publish(sent[:20])
@@ -263,7 +221,7 @@ def test_three_thousand_events_at_once_are_all_stored(tmp_path, broker, codes):
     url = str(tmp_path / "c.sqlite")
     collector = Collector(broker.port, url)
     collector.wait_for("collecting")
-    unit = Unit(tmp_path, broker.port)
+    unit = Feeder(tmp_path, broker.port)
     sent = stream(codes, 3000)
     try:
         unit.publish(sent)
@@ -340,7 +298,7 @@ def test_hostile_messages_are_refused_one_line_each_and_change_no_trace(tmp_path
     table, good = hostile(codes)
     collector = Collector(broker.port, url)
     collector.wait_for("collecting")
-    unit = Unit(tmp_path, broker.port)
+    unit = Feeder(tmp_path, broker.port)
     day = [event_of([codes["barack_obama/1.jpg"], codes["joe_biden/2.jpg"]], "door", 0), good]
     try:
         unit.publish(day)

@@ -13,9 +13,9 @@ import venv
 
 import numpy as np
 import pytest
-from conftest import ROOT, need_data
 from PIL import Image
-from test_tracing import KEY, checked, event_of
+from support.data import ROOT, need_data
+from support.events import KEY, checked, event_of
 
 from edge.core import facehash
 from edge.tracer import report, store
@@ -24,12 +24,6 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--hide-scrollbars",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def codes(embeddings):
-    hasher = facehash.FaceHasher(KEY, facehash.load_scheme())
-    return {p: str(hasher.hash(e)) for p, e in embeddings.items()}
 
 
 @pytest.fixture

@@ -2,64 +2,21 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import sqlite3
 import subprocess
 import sys
-import time
-import uuid
 
 import numpy as np
 import pytest
-from conftest import ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.data import ROOT
+from support.events import KEY, NOW, SINCE, STRIDE, T0, checked, event_of
 
-from edge.core import events, facehash
+from edge.core import facehash
 from edge.core.facehash import FaceHasher, Key
 from edge.tracer import intake, operating_point, store, trace
-
-KEY = Key(b"contact tracing test key........")
-T0 = float((int(time.time()) // 3600 - 48) * 3600)  # two days ago on the hour: inside a collector's retention
-NOW = datetime.datetime.fromtimestamp(T0, datetime.UTC) + datetime.timedelta(days=1)
-STRIDE, SINCE = datetime.timedelta(minutes=30), datetime.timedelta(days=14)
-
-
-@pytest.fixture(scope="session")
-def hasher():
-    return FaceHasher(KEY, facehash.load_scheme())
-
-
-def event_of(codes: list[str], checkpoint: str, seconds: float, key_id: str = KEY.id, length: float = 1.0) -> dict:
-    """A schema-valid event at T0 + seconds with these FaceHashes, as a unit at campus/<checkpoint> sends it."""
-    at = T0 + seconds
-    return events.validate(
-        {
-            "schema_version": 1,
-            "event_id": str(uuid.uuid4()),
-            "site": "campus",
-            "checkpoint": checkpoint,
-            "device": "unit-1",
-            "trigger": "pir",
-            "started_at": events.utc(at),
-            "ended_at": events.utc(at + length),
-            "frames": 3,
-            "faces": len(codes),
-            "persons": [
-                {"facehash": c, "frames": 2, "quality": {"size": 120, "frontalness": 0.9, "sharpness": 80.0}}
-                for c in codes
-            ],
-            "model": "dlib_resnet_v1_int8@b5208826d4c0",
-            "key_id": key_id,
-            "software": "traceon-edge 0.1.0",
-        }
-    )
-
-
-def checked(body: dict) -> intake.Event:
-    return intake.check(f"traceon/{body['site']}/{body['checkpoint']}/{body['device']}/events",
-                        json.dumps(body).encode(), "traceon")  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -73,14 +30,6 @@ def day(hasher, embeddings):
         (["john_lennon/1.jpg"], "canteen", 300),
     ]
     return [event_of([str(hasher.hash(embeddings[p])) for p in photos], cp, 60 * m) for photos, cp, m in plan]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, tmp_path):
-    url = str(tmp_path / "sightings.sqlite") if request.param == "sqlite" else request.getfixturevalue("postgres")
-    s = store.open_store(url)
-    yield s
-    s.close()
 
 
 def test_trace_lists_sightings_and_the_people_met_within_the_stride(db, hasher, embeddings, day):
