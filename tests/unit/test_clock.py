@@ -9,9 +9,10 @@ import random
 import threading
 import time
 
-from conftest import Subscriber, wait_until
-from test_daemon import InThread, pending_ids
-from test_faults import unit_config
+from support.daemon import InThread, pending_ids
+from support.mqtt import Subscriber
+from support.unit_config import unit_config
+from support.wait import wait_until
 
 from edge.core import events
 from edge.unit.clock import boot_id
@@ -60,7 +61,7 @@ def test_a_jumping_clock_gives_ordered_times_each_marked_unsynchronized(tmp_path
     subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "clock-watch")
     unit = run_unit(tmp_path, broker.port, JumpyClock(3))
     try:
-        assert subscriber.wait_for(lambda s: len(s.events()) >= 12, 90)
+        subscriber.wait_for(lambda s: len(s.events()) >= 12, 90, lambda: f"12 events ({len(subscriber.events())} came)")
     finally:
         unit.stop()
         subscriber.close()
@@ -78,11 +79,12 @@ def test_events_waiting_when_the_clock_synchronises_are_restamped_from_the_monot
     began = time.time()
     unit = run_unit(tmp_path, broker.port, clock, "clock: {hold_unsynchronized: 120}\n")
     try:
-        assert wait_until(lambda: len(pending_ids(tmp_path / "outbox.sqlite")) >= 4, 60)
+        wait_until(lambda: len(pending_ids(tmp_path / "outbox.sqlite")) >= 4, 60, "4 events held in the outbox")
         assert subscriber.events() == []  # held back: the clock may still be corrected
         with clock.lock:
             clock.synced = True
-        assert subscriber.wait_for(lambda s: len({e["clock"] for e in s.events()}) == 2, 60)
+        subscriber.wait_for(lambda s: len({e["clock"] for e in s.events()}) == 2, 60,
+                            "events re-stamped and events made after the sync")  # fmt: skip
     finally:
         unit.stop()
         subscriber.close()

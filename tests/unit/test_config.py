@@ -7,37 +7,15 @@ import subprocess
 import sys
 
 import pytest
+from support.data import ROOT
+from support.unit_config import config_text
 
 from edge.core import facehash
 from edge.unit import config
 
-BASE = """
-unit: {site: s1, checkpoint: door, device: d1}
-trigger: {kind: interval, seconds: 5}
-source: {kind: images, path: IMAGES}
-facehash: {key_file: KEY}
-mqtt: {port: 1883}
-outbox: {path: OUTBOX}
-"""
-
-
-@pytest.fixture
-def files(tmp_path):
-    (tmp_path / "images").mkdir()
-    key = tmp_path / "unit.key"
-    facehash.write_key_file(key)
-    return tmp_path
-
-
-def text(files, extra: str = "", drop: str = "") -> str:
-    body = BASE.replace("IMAGES", str(files / "images")).replace("KEY", str(files / "unit.key"))
-    body = body.replace("OUTBOX", str(files / "outbox.sqlite"))
-    lines = [line for line in body.splitlines() if not (drop and line.startswith(drop))]
-    return "\n".join(lines) + "\n" + extra
-
 
 def test_the_base_config_is_valid(files):
-    cfg = config.parse(text(files))
+    cfg = config.parse(config_text(files))
     assert cfg.trigger.kind == "interval"
     assert cfg.facehash.bits == 1024
 
@@ -73,7 +51,7 @@ CASES = [
 
 @pytest.mark.parametrize("name, extra, drop, field, reason", CASES, ids=[c[0] for c in CASES])
 def test_invalid_configs_name_the_field_and_the_reason(files, name, extra, drop, field, reason):
-    body = text(files, extra, drop)
+    body = config_text(files, extra, drop)
     with pytest.raises(config.ConfigError) as error:
         config.parse(body, "unit.yaml")
     lines = str(error.value).splitlines()
@@ -84,13 +62,13 @@ def test_invalid_configs_name_the_field_and_the_reason(files, name, extra, drop,
 def test_missing_key_file_names_the_field_and_the_fix(files):
     (files / "unit.key").unlink()
     with pytest.raises(config.ConfigError, match=r"facehash.key_file: key file .* does not exist; create one"):
-        config.parse(text(files))
+        config.parse(config_text(files))
 
 
 def test_a_key_readable_by_others_is_refused_by_the_config(files):
     (files / "unit.key").chmod(0o644)
     with pytest.raises(config.ConfigError, match=r"facehash.key_file: .*mode 0644.*chmod 600"):
-        config.parse(text(files))
+        config.parse(config_text(files))
 
 
 def refused(files, body: str) -> str:
@@ -104,19 +82,19 @@ def test_a_key_that_is_a_symbolic_link_is_refused_naming_the_link(files):
     (files / "real.key").chmod(0o600)
     (files / "unit.key").unlink()
     (files / "unit.key").symlink_to(files / "real.key")
-    assert "is a symbolic link (to " in refused(files, text(files))
+    assert "is a symbolic link (to " in refused(files, config_text(files))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
 def test_a_key_owned_by_another_user_is_refused(files):
     os.chown(files / "unit.key", 65534, 65534)
-    assert "belongs to user id 65534, not to this user (0) or root" in refused(files, text(files))
+    assert "belongs to user id 65534, not to this user (0) or root" in refused(files, config_text(files))
 
 
 def test_a_key_in_a_folder_others_can_write_is_refused(files):
     files.chmod(0o777)
     try:
-        assert f"the folder {files} of key file" in refused(files, text(files))
+        assert f"the folder {files} of key file" in refused(files, config_text(files))
     finally:
         files.chmod(0o700)
 
@@ -125,7 +103,9 @@ def test_a_password_file_readable_by_others_is_refused(files):
     password = files / "password"
     password.write_text("secret\n")
     password.chmod(0o644)
-    body = text(files, f"  password_file: {password}\n".replace("  pass", "mqtt:\n  username: u\n  pass"), "mqtt:")
+    body = config_text(
+        files, f"  password_file: {password}\n".replace("  pass", "mqtt:\n  username: u\n  pass"), "mqtt:"
+    )
     assert "mqtt.password_file: password file" in refused(files, body) and "chmod 600" in refused(files, body)
     password.chmod(0o600)
     assert config.parse(body).mqtt.password_file == password
@@ -136,7 +116,7 @@ def test_bursts_that_would_not_fit_in_the_units_memory_are_refused(files, monkey
     """60 frames of 4608×3496 (the camera module 3's full size), four bursts in flight (two queued): 11.2 GiB."""
     monkeypatch.setattr(config, "unit_memory", lambda: memory_gb * 2**30)
     camera = "source: {kind: picamera2, width: 4608, height: 3496}\nburst: {frames: 60, duration: 2, queue: 2}\n"
-    body = text(files, camera, "source:")
+    body = config_text(files, camera, "source:")
     if refuse:
         assert "needs about 11.2 GB of memory" in refused(files, body)
         assert f"this unit's {memory_gb:.1f} GB: lower burst.frames, burst.queue or the resolution" in refused(
@@ -145,19 +125,19 @@ def test_bursts_that_would_not_fit_in_the_units_memory_are_refused(files, monkey
         assert config.parse(body, check_files=False)  # checked on the unit, not on a laptop running deploy
     else:
         assert config.parse(body).burst.frames == 60
-    small = text(files, "source: {kind: picamera2}\nburst: {frames: 60, duration: 2}\n", "source:")
+    small = config_text(files, "source: {kind: picamera2}\nburst: {frames: 60, duration: 2}\n", "source:")
     assert config.parse(small).source.width == 1280  # the default size fits any Pi
 
 
 def test_an_unreadable_tls_file_is_refused(files):
     missing = files / "ca.crt"
     with pytest.raises(config.ConfigError, match=r"mqtt.tls.ca_file: ca file .*ca.crt cannot be read"):
-        config.parse(text(files, f"  tls: {{ca_file: {missing}}}\n".replace("  tls", "mqtt:\n  tls"), "mqtt:"))
+        config.parse(config_text(files, f"  tls: {{ca_file: {missing}}}\n".replace("  tls", "mqtt:\n  tls"), "mqtt:"))
 
 
 def test_relative_paths_are_relative_to_the_config_file(files):
     path = files / "unit.yaml"
-    path.write_text(text(files).replace(str(files / "unit.key"), "unit.key"))
+    path.write_text(config_text(files).replace(str(files / "unit.key"), "unit.key"))
     assert config.load(path).facehash.key_file == files / "unit.key"
 
 
@@ -169,7 +149,7 @@ def test_yaml_errors_say_where(files):
 @pytest.mark.parametrize("command", ["check-config", "run"])
 def test_an_invalid_config_exits_78_with_the_field_named(files, command):
     path = files / "unit.yaml"
-    path.write_text(text(files, "burst: {frames: 0}\n"))
+    path.write_text(config_text(files, "burst: {frames: 0}\n"))
     args = [sys.executable, "-m", "edge.cli", command] + (["--config"] if command == "run" else []) + [str(path)]
     result = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert result.returncode == 78
@@ -178,7 +158,7 @@ def test_an_invalid_config_exits_78_with_the_field_named(files, command):
 
 def test_check_config_accepts_a_good_config_and_prints_its_fingerprint(files):
     path = files / "unit.yaml"
-    path.write_text(text(files))
+    path.write_text(config_text(files))
     result = subprocess.run(
         [sys.executable, "-m", "edge.cli", "check-config", str(path)], capture_output=True, text=True
     )
@@ -187,8 +167,6 @@ def test_check_config_accepts_a_good_config_and_prints_its_fingerprint(files):
 
 
 def test_the_shipped_example_documents_a_valid_config(tmp_path):
-    from conftest import ROOT
-
     body = (ROOT / "config" / "example.yaml").read_text()
     key = tmp_path / "k"
     facehash.write_key_file(key)

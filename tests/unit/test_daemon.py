@@ -7,16 +7,20 @@ import json
 import logging
 import re
 import signal
-import sqlite3
-import subprocess
-import sys
 import threading
 import time
 
-from conftest import Broker, Subscriber, make_certificates, need_data, passing_close, tls_listener, wait_until
+from support.daemon import DaemonProcess, InThread, pending_ids
+from support.data import need_data
+from support.mqtt import Subscriber
+from support.pir import sampled_factory, wait_sampled
+from support.scenes import passing_close
+from support.servers import Broker, make_certificates, tls_listener
+from support.unit_config import faces_folder, photos_on_demand, write_config
+from support.wait import wait_until
 
 from edge.core import events, facehash
-from edge.unit.daemon import Daemon, Parts
+from edge.unit.daemon import Parts
 from edge.unit.vision import FacePipeline
 from edge.unit.vision.media import read_image
 from edge.unit.vision.pipeline import settings_detector
@@ -36,74 +40,6 @@ def leaks(data: bytes) -> list[str]:
     return found + [name for name, magic in (("JPEG", JPEG), ("PNG", PNG)) if magic in data]
 
 
-def write_config(
-    tmp_path,
-    port,
-    trigger: str,
-    source: str,
-    burst="{frames: 10, duration: 1.0, cooldown: 0}",
-    upsample=1,
-    name="unit.yaml",
-):
-    key = tmp_path / "unit.key"
-    if not key.exists():
-        facehash.write_key_file(key)
-    path = tmp_path / name
-    path.write_text(
-        f"unit: {{site: s1, checkpoint: door, device: d1}}\ntrigger: {trigger}\nsource: {source}\n"
-        f"burst: {burst}\nvision: {{upsample: {upsample}, threads: 2}}\nfacehash: {{key_file: {key}}}\n"
-        f"mqtt: {{port: {port}, keepalive: 5, health_every: 1}}\noutbox: {{path: {tmp_path / 'outbox.sqlite'}}}\n"
-    )
-    return path
-
-
-class InThread:
-    def __init__(self, path, pin_factory=None, clock=None, parts=None):
-        self.delivered: list[dict] = []
-        self.daemon = Daemon(path, pin_factory, self.delivered.append, clock, parts)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        try:
-            self.daemon.run()
-        except BaseException as e:
-            self.error = e
-
-    def stop(self):
-        self.daemon.stop()
-        self.thread.join(60)
-        assert not self.thread.is_alive()
-        assert self.error is None
-
-
-def pending_ids(path) -> list[str]:
-    if not path.exists():
-        return []
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-        try:
-            return [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
-        except sqlite3.OperationalError as e:
-            if "no such table" in str(e):  # the daemon has created the file but not yet its table
-                return []
-            raise
-
-
-def faces_folder(tmp_path):
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for photo in ("barack_obama/1.jpg", "joe_biden/1.jpg"):
-        (folder / photo.replace("/", "_")).write_bytes(need_data("faces", *photo.split("/")).read_bytes())
-    return folder
-
-
-def photos_on_demand(tmp_path, port, burst):
-    """A unit whose camera is a folder of two real photos, bursting only when asked."""
-    source = f"{{kind: images, path: {faces_folder(tmp_path)}, loop: true}}"
-    return write_config(tmp_path, port, "{kind: manual}", source, burst=burst, upsample=0)
-
-
 def test_a_folder_of_photos_has_every_photo_searched_whole(tmp_path, broker):
     """Unrelated photos: a face's place in one says nothing of where the next one's is."""
     folder = tmp_path / "frames"
@@ -117,21 +53,19 @@ def test_a_folder_of_photos_has_every_photo_searched_whole(tmp_path, broker):
     unit = InThread(write_config(tmp_path, broker.port, "{kind: manual}", source, burst=burst, upsample=0))
     try:
         unit.daemon.inbox.fire("manual")
-        assert wait_until(lambda: len(unit.delivered) == 1, 60)
+        wait_until(lambda: len(unit.delivered) == 1, 60, "the burst's event")
     finally:
         unit.stop()
     assert unit.delivered[0]["faces"] == len(people)
 
 
 def test_replay_with_pir_pulses_gives_schema_valid_events_and_nothing_else(tmp_path, broker):
-    from gpiozero.pins.mock import MockFactory
-
     clip = need_data("video", "short_hamilton_clip.mp4")
     path = write_config(
         tmp_path, broker.port, "{kind: pir, pin: 17, queue_len: 1}", f"{{kind: video, path: {clip}, realtime: false}}"
     )
     everything = Subscriber(broker.port, "#", "privacy-watch")
-    factory = MockFactory()
+    factory = sampled_factory()
     logged: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: logged.append(record.getMessage())
@@ -139,20 +73,23 @@ def test_replay_with_pir_pulses_gives_schema_valid_events_and_nothing_else(tmp_p
     unit = InThread(path, factory)
     pin = factory.pin(17)
     try:
-        assert everything.wait_for(
-            lambda s: any(t.endswith("/status") and p == b"online" for t, p, _ in s.messages), 30
-        )
-        time.sleep(0.5)  # gpiozero takes its first sample(s) before it reports changes
+        everything.wait_for(lambda s: any(t.endswith("/status") and p == b"online" for t, p, _ in s.messages), 30,
+                            "the unit's online status")  # fmt: skip
+        wait_sampled(pin)  # gpiozero takes its first sample(s) before it reports changes
         for burst in range(9):  # 9 bursts of 30 frames cover the 275-frame clip
             pin.drive_high()
-            assert everything.wait_for(lambda s, n=burst + 1: len(s.events()) >= n, 60), f"no event for burst {burst}"
+            everything.wait_for(lambda s, n=burst + 1: len(s.events()) >= n, 60, f"the event of burst {burst}")
             pin.drive_low()
-            time.sleep(0.3)  # the sensor samples at 10 Hz: let it see the pulse end
+            wait_sampled(pin)  # the sensor has seen the pulse end before the next one begins
     finally:
         unit.stop()
         logging.getLogger().removeHandler(handler)
-        everything.wait_for(lambda s: any(p == b"offline" for _, p, _ in s.messages), 10)
-        everything.close()
+        try:  # the last messages, `offline` among them, are checked for leaks below too
+            everything.wait_for(
+                lambda s: any(p == b"offline" for _, p, _ in s.messages), 10, "the unit's offline status"
+            )
+        finally:
+            everything.close()
     received = everything.events()
     assert len(received) == 9
     for event in received:
@@ -196,19 +133,19 @@ def test_events_wait_out_a_broker_outage_and_arrive_once_each_in_order(tmp_path,
     unit = InThread(path)
     outbox = tmp_path / "outbox.sqlite"
     try:
-        assert subscriber.wait_for(lambda s: any(p == b"online" for _, p, _ in s.messages), 30)
+        subscriber.wait_for(lambda s: any(p == b"online" for _, p, _ in s.messages), 30, "the unit's online status")
         broker.stop()
         for n in range(20):
             unit.daemon.inbox.fire("manual")
-            deadline = time.monotonic() + 30
-            while len(pending_ids(outbox)) < n + 1 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda n=n: len(pending_ids(outbox)) >= n + 1, 30, f"event {n + 1} committed to the outbox")
         committed = pending_ids(outbox)
         assert len(committed) == 20
         assert subscriber.events() == []
         broker.start()
-        assert subscriber.wait_for(lambda s: len(s.events()) >= 20, 90), f"{len(subscriber.events())} arrived"
-        time.sleep(1)
+        subscriber.wait_for(lambda s: len(s.events()) >= 20, 90,
+                            lambda: f"all 20 events at the tracer ({len(subscriber.events())} arrived)")  # fmt: skip
+        wait_until(lambda: pending_ids(outbox) == [], 30, "the outbox emptied by the broker's acknowledgements")
+        time.sleep(1)  # only to show that nothing more arrives: no event comes a second time within 1 s
     finally:
         unit.stop()
         subscriber.close()
@@ -226,32 +163,31 @@ def test_sighup_with_a_bad_config_keeps_the_old_one_and_a_good_one_applies(tmp_p
     from edge.unit import config
 
     old = config.fingerprint(path)
-    unit = subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "run", "--config", str(path)], stderr=subprocess.PIPE, text=True
-    )
+    unit = DaemonProcess(path, tmp_path / "daemon.log")
 
     def latest(s):
         reports = [json.loads(p) for _, p, _ in s.messages]
         return reports[-1]["config"] if reports else None
 
     try:
-        assert health.wait_for(lambda s: latest(s) == old, 30)
+        health.wait_for(lambda s: latest(s) == old, 30, "a health report of the first config")
         path.write_text(path.read_text().replace("burst: {", "burst: {framez: 3, "))
-        unit.send_signal(signal.SIGHUP)
-        time.sleep(3)
-        assert unit.poll() is None
-        assert health.wait_for(lambda s: latest(s) == old, 5)
+        unit.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: unit.said("not reloading"), 30, "the daemon to refuse the invalid config")
+        reports = len(health.messages)
+        health.wait_for(lambda s: len(s.messages) > reports, 10, "a health report after the refused reload")
+        assert unit.process.poll() is None
+        assert latest(health) == old
         path.write_text(path.read_text().replace("framez: 3, ", "").replace("frames: 10", "frames: 4"))
         new = config.fingerprint(path)
-        unit.send_signal(signal.SIGHUP)
-        assert health.wait_for(lambda s: latest(s) == new, 30)
-        unit.send_signal(signal.SIGTERM)
-        assert unit.wait(30) == 0
+        unit.process.send_signal(signal.SIGHUP)
+        health.wait_for(lambda s: latest(s) == new, 30, "a health report of the new config")
+        assert unit.stop() == 0  # SIGTERM
     finally:
-        if unit.poll() is None:
+        if unit.process.poll() is None:
             unit.kill()
         health.close()
-    log = unit.stderr.read()
+    log = unit.log.read_text()
     assert "not reloading, the new config is invalid" in log and "burst.framez: unknown key" in log
     assert f"reloaded config {new}" in log
 
@@ -275,15 +211,17 @@ def test_a_missing_camera_is_reported_and_the_daemon_keeps_running(tmp_path, bro
             reports = [json.loads(p) for t, p, _ in s.messages if t.endswith("/health")]
             return reports[-1]["camera"] if reports else ""
 
-        assert watch.wait_for(lambda s: any(t.endswith("/status") for t, _, _ in s.messages), 30)
-        time.sleep(0.5)
+        # the first health report: sent after the unit subscribed to its trigger topic, and the broker takes a
+        # client's packets in order, so a trigger sent now reaches it
+        watch.wait_for(lambda s: s.health(), 30, "the unit's first health report")
         # a person at the door asks for a burst over MQTT; the camera is gone, the sighting still counts
         sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="technician")
         sender.connect("127.0.0.1", broker.port)
         sender.loop_start()
         sender.publish("traceon/s1/door/d1/cmd/trigger", b"", qos=1).wait_for_publish(5)
-        assert watch.wait_for(lambda s: len(s.events()) == 1, 30)
-        assert watch.wait_for(lambda s: "cannot open webcam '/dev/video-missing'" in camera_state(s), 10)
+        watch.wait_for(lambda s: len(s.events()) == 1, 30, "the event of the burst without a camera")
+        watch.wait_for(lambda s: "cannot open webcam '/dev/video-missing'" in camera_state(s), 10,
+                       lambda: f"health to name the missing camera (it says {camera_state(watch)!r})")  # fmt: skip
         sender.disconnect()
         sender.loop_stop()
     finally:
@@ -296,14 +234,17 @@ def test_a_missing_camera_is_reported_and_the_daemon_keeps_running(tmp_path, bro
 
 def test_triggers_during_a_burst_and_its_cooldown_are_coalesced(tmp_path, broker):
     path = photos_on_demand(tmp_path, broker.port, "{frames: 2, duration: 0.1, cooldown: 2}")
-    watch = Subscriber(broker.port, "traceon/+/+/+/events", "coalesce-watch")
+    watch = Subscriber(broker.port, "traceon/#", "coalesce-watch")
     unit = InThread(path)
+    inbox = unit.daemon.inbox
     try:
-        time.sleep(3)
+        watch.wait_for(lambda s: s.health(), 30, "the unit's first health report")
         for _ in range(10):  # a PIR chattering during one person's pass
-            unit.daemon.inbox.fire("manual")
-            time.sleep(0.1)
-        time.sleep(4)
+            inbox.fire("manual")
+            time.sleep(0.1)  # pacing, not waiting: the ten triggers spread over the burst and its 2 s cooldown
+        watch.wait_for(lambda s: s.events(), 30, "the burst's event")
+        # 1 trigger taken + 9 coalesced accounts for all 10: no second burst can follow
+        wait_until(lambda: inbox.coalesced >= 9, 10, lambda: f"9 triggers coalesced ({inbox.coalesced} were)")
     finally:
         unit.stop()
         watch.close()
@@ -328,9 +269,9 @@ def test_events_travel_over_mutual_tls(tmp_path):
     )
     unit = InThread(path)
     try:
-        assert watch.wait_for(lambda s: any(p == b"online" for _, p, _ in s.messages), 30)
+        watch.wait_for(lambda s: any(p == b"online" for _, p, _ in s.messages), 30, "the unit's online status")
         unit.daemon.inbox.fire("manual")
-        assert watch.wait_for(lambda s: len(s.events()) == 1, 30)
+        watch.wait_for(lambda s: len(s.events()) == 1, 30, "the event, over mutual TLS")
     finally:
         unit.stop()
         watch.close()
@@ -355,7 +296,7 @@ def test_two_people_passing_close_on_video_give_two_facehashes_in_every_burst(tm
     try:
         for n in range(20):
             unit.daemon.inbox.fire("manual")
-            assert subscriber.wait_for(lambda s, n=n: len(s.events()) > n, 60), f"no event for burst {n}"
+            subscriber.wait_for(lambda s, n=n: len(s.events()) > n, 60, f"the event of burst {n}")
     finally:
         unit.stop()
         subscriber.close()
@@ -400,11 +341,11 @@ def test_a_detector_failing_on_a_burst_costs_that_burst_only_and_health_counts_i
     unit = InThread(path, parts=Parts(detector=FailsOnce))
     try:
         unit.daemon.inbox.fire("manual")
-        assert wait_until(lambda: len(unit.delivered) == 1, 60)
+        wait_until(lambda: len(unit.delivered) == 1, 60, "the first burst's event")
         unit.daemon.inbox.fire("manual")  # its first frame fails
-        assert health.wait_for(lambda s: 1 in failed(), 30)
+        health.wait_for(lambda s: 1 in failed(), 30, "health to count the failed burst")
         unit.daemon.inbox.fire("manual")
-        assert wait_until(lambda: len(unit.delivered) == 2, 60)
+        wait_until(lambda: len(unit.delivered) == 2, 60, "the third burst's event")
     finally:
         unit.stop()
         health.close()
@@ -440,11 +381,13 @@ def test_bursts_captured_while_vision_is_busy_wait_their_turn_and_only_past_the_
     try:
         for n in range(1, 6):  # one held in vision, three queued, the fifth finds the queue full
             unit.daemon.inbox.fire("manual")
-            assert health.wait_for(lambda s, n=n: latest()["bursts"]["captured"] == n, 15), latest()
-        assert health.wait_for(lambda s: latest()["dropped"]["bursts_while_busy"] == 1, 15), latest()
+            health.wait_for(lambda s, n=n: latest()["bursts"]["captured"] == n, 15,
+                            lambda n=n: f"health to count {n} bursts captured (it says {latest()})")  # fmt: skip
+        health.wait_for(lambda s: latest()["dropped"]["bursts_while_busy"] == 1, 15,
+                        lambda: f"health to count 1 burst dropped while busy (it says {latest()})")  # fmt: skip
         assert latest()["bursts"]["waiting"] == 3
         Gated.gate.set()
-        assert wait_until(lambda: len(unit.delivered) == 4, 60)
+        wait_until(lambda: len(unit.delivered) == 4, 60, "the 4 queued bursts' events")
     finally:
         Gated.gate.set()
         unit.stop()

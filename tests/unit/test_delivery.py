@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
-from conftest import Subscriber, wait_until
-from servers import DelayRelay
+from support.mqtt import Subscriber
+from support.servers import DelayRelay
+from support.wait import wait_until
 
 from edge.core.topics import Topics
 from edge.unit.config import Mqtt
@@ -36,8 +38,9 @@ def test_a_backlog_across_a_slow_link_arrives_whole_once_and_in_commit_order(tmp
     unit = link(outbox, relay.port, 20, delivered)
     unit.start()
     try:
-        assert subscriber.wait_for(lambda s: len(s.events()) >= 300, 60), len(subscriber.events())
-        assert wait_until(lambda: outbox.depth() == 0, 10)
+        subscriber.wait_for(lambda s: len(s.events()) >= 300, 60,
+                            lambda: f"300 events at the tracer ({len(subscriber.events())} came)")  # fmt: skip
+        wait_until(lambda: outbox.depth() == 0, 10, "the outbox emptied by the broker's acknowledgements")
     finally:
         unit.stop(flush_seconds=0)
         subscriber.close()
@@ -57,11 +60,12 @@ def test_events_in_flight_stay_in_the_outbox_until_the_broker_acknowledges_them(
         ids = [str(uuid.uuid4()) for _ in range(50)]
         for event_id in ids:
             outbox.put({"event_id": event_id, "persons": []})
-        assert wait_until(lambda: len(unit._flight) == 20, 10)  # a full window sent
-        assert not wait_until(lambda: delivered, 1)
+        wait_until(lambda: len(unit._flight) == 20, 10, "a full window of 20 events in flight")
+        time.sleep(1)  # only to show that nothing more arrives: no acknowledgement within 1 s from a paused broker
+        assert delivered == []
         assert outbox.depth() == 50  # none acknowledged, so none deleted
         broker.resume()
-        assert wait_until(lambda: outbox.depth() == 0, 30)
+        wait_until(lambda: outbox.depth() == 0, 30, "the outbox emptied once the broker resumed")
     finally:
         broker.resume()
         unit.stop(flush_seconds=0)
@@ -73,7 +77,7 @@ def test_events_the_broker_refuses_stay_in_the_outbox_and_go_once_it_takes_them(
     delivery. Before, the unit deleted such events as delivered, and a wrong ACL lost every one."""
     import signal
 
-    from servers import Broker
+    from support.servers import Broker
 
     import edge.unit.uplink
 
@@ -88,13 +92,15 @@ def test_events_the_broker_refuses_stay_in_the_outbox_and_go_once_it_takes_them(
     unit = link(outbox, broker.port, 20, delivered)
     unit.start()
     try:
-        assert wait_until(lambda: "Not authorized" in unit.state, 10), unit.state
+        wait_until(
+            lambda: "Not authorized" in unit.state, 10, lambda: f"the link to say the broker refuses ({unit.state})"
+        )
         assert "ACL" in unit.state and "wait in the outbox" in unit.state
         assert outbox.depth() == 5 and delivered == []
         acl.write_text(acl.read_text() + "topic write traceon/+/+/+/events\n")
         broker.process.send_signal(signal.SIGHUP)  # mosquitto reads its ACL again
-        assert wait_until(lambda: outbox.depth() == 0, 20)
-        assert subscriber.wait_for(lambda s: len(s.events()) == 5, 10)
+        wait_until(lambda: outbox.depth() == 0, 20, "the outbox emptied once the ACL lets the events through")
+        subscriber.wait_for(lambda s: len(s.events()) == 5, 10, "the 5 events at the tracer")
         assert unit.state == "connected"  # health no longer says the broker refuses
     finally:
         unit.stop(flush_seconds=0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import need_data
 from lfw import nearest_centre
+from support.data import face_photos, need_data
 
 from edge.unit.vision import FacePipeline, VisionSettings
 from edge.unit.vision.detect import HogThenYunet, iou
@@ -18,10 +18,6 @@ KINDS = ("hog", "yunet", "hog+yunet")
 @pytest.fixture(scope="module")
 def pipelines():
     return {kind: FacePipeline(VisionSettings(detector=kind)) for kind in KINDS}
-
-
-def face_photos():
-    return sorted(p for p in need_data("faces").rglob("*") if p.is_file())
 
 
 def test_every_detector_finds_the_one_face_of_each_sample_photo_and_aligns_it_alike(pipelines):

@@ -11,8 +11,8 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import need_data
 from PIL import Image
+from support.data import need_data
 
 from edge.unit import embed_files
 from edge.unit.vision import VisionSettings

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_config import files, text  # noqa: F401  (files is a fixture)
+from support.unit_config import config_text
 
 from edge.unit import config
 
@@ -74,8 +74,8 @@ FIELDS = ["site", "kind", "path", "seconds", "pin", "frames", "duration", "width
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.lists(st.tuples(st.sampled_from(SECTIONS), st.sampled_from(FIELDS), values), max_size=5),
        drop=st.sets(st.sampled_from(SECTIONS), max_size=2))  # fmt: skip
-def test_a_valid_config_with_any_values_swapped_in_is_read_or_refused_within_a_second(files, changes, drop):  # noqa: F811
-    data = yaml.safe_load(text(files))
+def test_a_valid_config_with_any_values_swapped_in_is_read_or_refused_within_a_second(files, changes, drop):
+    data = yaml.safe_load(config_text(files))
     for section, field, value in changes:
         if not isinstance(data.get(section), dict):
             data[section] = {}
@@ -91,9 +91,9 @@ YAMLISH = st.lists(st.sampled_from(TOKENS), max_size=200).map("".join)
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=YAMLISH)
-def test_any_yaml_ish_text_is_read_or_refused_within_a_second(files, body):  # noqa: F811
+def test_any_yaml_ish_text_is_read_or_refused_within_a_second(files, body):
     read(body, files)
-    read(text(files) + body, files)  # a valid config with anything after it
+    read(config_text(files) + body, files)  # a valid config with anything after it
 
 
 def bomb(levels: int = 9) -> str:
@@ -103,22 +103,22 @@ def bomb(levels: int = 9) -> str:
 
 
 ATTACKS = {
-    "alias bomb (9 levels, 387 million strings)": lambda f: text(f) + bomb(),
-    "merge key with an alias": lambda f: text(f) + "x: &x {a: 1}\nburst: {<<: *x}\n",
+    "alias bomb (9 levels, 387 million strings)": lambda f: config_text(f) + bomb(),
+    "merge key with an alias": lambda f: config_text(f) + "x: &x {a: 1}\nburst: {<<: *x}\n",
     "nested 50,000 deep": lambda f: "[" * 50_000 + "]" * 50_000,
     "a mapping nested 50,000 deep": lambda f: "{a: " * 50_000 + "1" + "}" * 50_000,
-    "300 kB of comments": lambda f: text(f) + "#" * 300_000,
-    "python object tag": lambda f: text(f) + "x: !!python/object/apply:os.system ['true']\n",
-    "a 100,000-digit port": lambda f: text(f).replace("port: 1883", "port: " + "9" * 100_000),
+    "300 kB of comments": lambda f: config_text(f) + "#" * 300_000,
+    "python object tag": lambda f: config_text(f) + "x: !!python/object/apply:os.system ['true']\n",
+    "a 100,000-digit port": lambda f: config_text(f).replace("port: 1883", "port: " + "9" * 100_000),
     "binary junk": lambda f: "\x00\xff\xfe" * 1000,
-    "key file is /dev/zero": lambda f: text(f).replace(str(f / "unit.key"), "/dev/zero"),
-    "images path is a FIFO": lambda f: text(f).replace(str(f / "images"), str(f / "fifo")),
-    "key file is the FIFO": lambda f: text(f).replace(str(f / "unit.key"), str(f / "fifo")),
+    "key file is /dev/zero": lambda f: config_text(f).replace(str(f / "unit.key"), "/dev/zero"),
+    "images path is a FIFO": lambda f: config_text(f).replace(str(f / "images"), str(f / "fifo")),
+    "key file is the FIFO": lambda f: config_text(f).replace(str(f / "unit.key"), str(f / "fifo")),
 }
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
-def test_known_attacks_are_refused_within_a_second_in_process_and_by_check_config(files, attack):  # noqa: F811
+def test_known_attacks_are_refused_within_a_second_in_process_and_by_check_config(files, attack):
     if not (files / "fifo").exists():
         os.mkfifo(files / "fifo")
     content = ATTACKS[attack](files)
@@ -136,9 +136,9 @@ def test_known_attacks_are_refused_within_a_second_in_process_and_by_check_confi
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=YAMLISH)
-def test_check_config_exits_0_or_78_and_never_with_a_traceback(files, body):  # noqa: F811
+def test_check_config_exits_0_or_78_and_never_with_a_traceback(files, body):
     path = files / "generated.yaml"
-    path.write_text(text(files) + body)
+    path.write_text(config_text(files) + body)
     done = subprocess.run([sys.executable, "-m", "edge.cli", "check-config", str(path)], capture_output=True,
                           text=True, timeout=30)  # fmt: skip
     assert done.returncode in (0, 78) and "Traceback" not in done.stderr, done.stderr

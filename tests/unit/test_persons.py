@@ -9,20 +9,14 @@ from collections import Counter
 import cv2
 import numpy as np
 import pytest
-from conftest import need_data, passing_close
+from support.data import face_photos, need_data
+from support.scenes import passing_close
 
 from edge.core import facehash
 from edge.core.facehash import FaceHasher, Key
 from edge.unit.persons import TrustRules, group
 from edge.unit.vision import FacePipeline, VisionSettings
 from edge.unit.vision.media import read_image, video_frames
-
-KEY = Key(b"persons test key, not for units!")
-
-
-@pytest.fixture(scope="module")
-def hasher():
-    return FaceHasher(KEY, facehash.load_scheme())
 
 
 def burst_of(pipeline, paths):
@@ -117,7 +111,7 @@ def why_untrusted(face) -> str:
 
 
 def test_facehashes_decide_every_pair_of_the_sample_photos_like_the_truth(pipeline):
-    photos = sorted(p for p in need_data("faces").rglob("*") if p.is_file())
+    photos = face_photos()
     embeddings = {p: pipeline.process(read_image(p))[0].embedding for p in photos}
     for secret in (b"\x01" * 32, b"\x02" * 32):
         hasher = FaceHasher(Key(secret), facehash.load_scheme())

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
-from conftest import need_data
+from support.data import need_data
+from support.pir import sampled_factory, wait_sampled
+from support.wait import wait_until
 
 from edge.unit.config import PirTrigger
 from edge.unit.triggers import MotionDetector, PirSensor, TriggerInbox
@@ -12,18 +12,20 @@ from edge.unit.vision.media import video_frames
 
 
 def test_a_pir_pulse_fires_once_and_extra_pulses_coalesce():
-    from gpiozero.pins.mock import MockFactory
-
-    factory, inbox = MockFactory(), TriggerInbox()
+    factory, inbox = sampled_factory(), TriggerInbox()
     sensor = PirSensor(PirTrigger(pin=17), inbox, factory)
+
+    def fired() -> int:  # the triggers so far, taken or coalesced (nothing takes from the inbox here)
+        return inbox.coalesced + (inbox.last is not None)
+
     try:
-        time.sleep(0.3)  # first samples
         pin = factory.pin(17)
-        for _ in range(3):
+        wait_sampled(pin)  # first samples
+        for n in range(1, 4):
             pin.drive_high()
-            time.sleep(0.3)
+            wait_until(lambda n=n: fired() == n, 10, f"pulse {n} to fire the inbox")
             pin.drive_low()
-            time.sleep(0.3)
+            wait_sampled(pin)  # the sensor has seen the pulse end before the next one begins
         taken = inbox.take(timeout=1)
         assert taken is not None and taken[0] == "pir"
         assert inbox.coalesced == 2

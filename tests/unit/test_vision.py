@@ -8,17 +8,15 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from conftest import need_data
+from support.data import face_photos, need_data
+from support.scenes import passing_close
+from support.wait import wait_until
 
 from edge.core.errors import FrameError
 from edge.unit.vision.frame import check_frame
 from edge.unit.vision.media import read_image
 
 DLIB_THRESHOLD = 0.6  # dlib's published same-person rule: Euclidean distance of raw descriptors < 0.6
-
-
-def face_photos():
-    return sorted(p for p in need_data("faces").rglob("*") if p.is_file())
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +134,6 @@ def boxes_per_frame(frames, **settings) -> list[list[tuple]]:
 
 
 def test_frames_between_whole_searches_find_the_faces_near_those_found(pipeline):
-    from conftest import passing_close
-
     from edge.unit.vision import FacePipeline, VisionSettings
     from edge.unit.vision.detect import iou
 
@@ -167,8 +163,6 @@ def test_a_face_that_comes_into_view_between_whole_searches_is_found_at_the_next
 
 
 def test_near_searches_on_workers_find_what_they_find_one_frame_at_a_time():
-    from conftest import passing_close
-
     frames, _ = passing_close()
     assert boxes_per_frame(frames, search_every=4, workers=2) == boxes_per_frame(frames, search_every=4)
 
@@ -257,8 +251,6 @@ def test_a_failed_whole_search_fails_the_burst_without_searching_the_frames_afte
 
 
 def test_a_dropped_burst_frees_the_workers_of_the_near_searches_still_waiting():
-    from conftest import wait_until
-
     Watched.reset()
     Watched.near_gate.clear()
     pipeline = watched_pipeline()
@@ -267,7 +259,8 @@ def test_a_dropped_burst_frees_the_workers_of_the_near_searches_still_waiting():
         burst = pipeline.burst()
         for _ in range(6):  # two whole searches, each followed by two near ones: two run, two wait for a worker
             burst.add(photo)
-        assert wait_until(lambda: Watched.searches.count("whole") == 2 and Watched.searches.count("near") == 2, 30)
+        wait_until(lambda: Watched.searches.count("whole") == 2 and Watched.searches.count("near") == 2, 30,
+                   lambda: f"two whole and two near searches under way (so far {Watched.searches})")  # fmt: skip
         burst.cancel()
         Watched.near_gate.set()
     finally:
@@ -285,14 +278,8 @@ def test_a_pipeline_closed_during_a_burst_fails_its_faces_rather_than_leaving_th
         burst.add(photo)
     closing = threading.Thread(target=pipeline.close)
     closing.start()
-    assert wait_for_shutdown(pipeline)
+    wait_until(lambda: pipeline._pool._shutdown, 10, "the workers to be told to stop")
     Watched.whole_gate.set()  # the whole search ends after the workers were told to stop: no near search starts
     closing.join(30)
     with pytest.raises(RuntimeError, match="shutdown"):
         burst.faces()
-
-
-def wait_for_shutdown(pipeline) -> bool:
-    from conftest import wait_until
-
-    return wait_until(lambda: pipeline._pool._shutdown, 10)
