@@ -7,7 +7,6 @@ a unit, so "reload" can be a SIGHUP (ExecReload) or a restart.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import json
 import os
@@ -19,54 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Subscriber, free_port
-from test_daemon import faces_folder, write_config
+from support.daemon import CLI, Supervised
+from support.mqtt import Subscriber
+from support.servers import Sshd, free_port
+from support.unit_config import faces_folder, write_config
 
 from edge.field import deploy, install_config
 from edge.unit import config
-
-SSHD = Path("/usr/sbin/sshd")
-CLI = [sys.executable, "-m", "edge.cli"]
-
-
-class Sshd:
-    """OpenSSH's sshd on 127.0.0.1 with its own host key; one client key authorised for the current user."""
-
-    def __init__(self, directory: Path):
-        if not SSHD.exists():
-            pytest.fail("openssh-server is not installed: tools/test.sh installs it (apt-get install openssh-server)")
-        directory.mkdir()
-        self.dir, self.port = directory, free_port()
-        for name in ("host_key", "client_key"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", directory / name], check=True)
-        (directory / "authorized_keys").write_text((directory / "client_key.pub").read_text())
-        (directory / "known_hosts").write_text("traceon-test-unit " + (directory / "host_key.pub").read_text())
-        conf = directory / "sshd_config"
-        conf.write_text(
-            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {directory}/host_key\nPidFile {directory}/sshd.pid\n"
-            f"AuthorizedKeysFile {directory}/authorized_keys\nStrictModes no\nUsePAM no\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-            f"AllowUsers {getpass.getuser()}\nLogLevel ERROR\n"
-        )
-        if os.geteuid() == 0:
-            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # its privilege-separation directory
-        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", conf], stderr=subprocess.DEVNULL)
-        wait_listening(self.port, "sshd")
-
-    def client_config(self, ports: dict[str, int]) -> Path:
-        """An ssh_config naming each host alias's port; everything else as a technician's laptop would have it."""
-        path = self.dir / "ssh_config"
-        hosts = "".join(f"Host {alias}\n  Port {port}\n" for alias, port in ports.items())
-        path.write_text(
-            f"{hosts}Host *\n  HostName 127.0.0.1\n  User {getpass.getuser()}\n  IdentityFile {self.dir}/client_key\n"
-            f"  IdentitiesOnly yes\n  UserKnownHostsFile {self.dir}/known_hosts\n  GlobalKnownHostsFile /dev/null\n"
-            "  StrictHostKeyChecking yes\n  HostKeyAlias traceon-test-unit\n  LogLevel ERROR\n"
-        )
-        return path
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
 
 
 class CuttingRelay:
@@ -108,43 +66,6 @@ class CuttingRelay:
         self.server.close()
 
 
-def wait_listening(port: int, what: str) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    pytest.fail(f"{what} did not start listening within 10 s")
-
-
-class Supervised:
-    """`traceon-edge run` restarted whenever it exits, as systemd's Restart= does; its pid in a file."""
-
-    def __init__(self, live: Path, log: Path):
-        self.live, self.pidfile, self.log = live, live.parent / "daemon.pid", log
-        self.starts, self._stop = 0, threading.Event()
-        self.process: subprocess.Popen | None = None
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            with open(self.log, "a") as log:
-                self.process = subprocess.Popen([*CLI, "run", "--config", str(self.live)], stderr=log)
-            self.starts += 1
-            self.pidfile.write_text(str(self.process.pid))
-            self.process.wait()
-            self._stop.wait(0.5)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(30)
-        self.thread.join(10)
-
-
 class Unit:
     def __init__(self, tmp_path: Path, broker, sshd: Sshd):
         self.dir = tmp_path / "unit"
@@ -154,7 +75,7 @@ class Unit:
         self.original = self.live.read_text()
         self.health = Subscriber(broker.port, "traceon/+/+/+/health", "deploy-health-watch")
         self.daemon = Supervised(self.live, tmp_path / "daemon.log")
-        assert self.wait_health(config.fingerprint(self.live), 60), "the daemon never reported its config"
+        self.wait_health(config.fingerprint(self.live), 60)
         self.laptop = tmp_path / "laptop"
         self.laptop.mkdir()
         self.ssh_config = sshd.client_config({"unit-a": sshd.port, "unit-gone": free_port()})
@@ -163,8 +84,18 @@ class Unit:
         reports = [json.loads(p) for _, p, _ in self.health.messages]
         return reports[-1]["config"] if reports else None
 
-    def wait_health(self, fingerprint: str, timeout: float = 30) -> bool:
-        return self.health.wait_for(lambda s: self.latest_health() == fingerprint, timeout)
+    def wait_health(self, fingerprint: str, timeout: float = 30) -> None:
+        self.health.wait_for(
+            lambda s: self.latest_health() == fingerprint,
+            timeout,
+            lambda: f"the daemon to report config {fingerprint} (it reports {self.latest_health()})",
+        )
+
+    def next_health(self, timeout: float = 10) -> str | None:
+        """The config of the next health report the daemon sends (every second)."""
+        reports = len(self.health.messages)
+        self.health.wait_for(lambda s: len(s.messages) > reports, timeout, "the daemon's next health report")
+        return self.latest_health()
 
     def edited(self, name: str, old: str, new: str, text: str | None = None) -> Path:
         """The technician's copy of the config, with one change."""
@@ -218,7 +149,7 @@ def test_a_good_config_lands_and_the_health_shows_its_fingerprint(unit):
     assert done.returncode == 0
     assert unit.live.read_text() == new.read_text()
     assert (unit.dir / "config.yaml.previous").read_text() == unit.original
-    assert unit.wait_health(fingerprint, 5), "the daemon does not report the new config"
+    unit.wait_health(fingerprint, 5)
     row = next(line for line in done.stdout.splitlines() if line.startswith("unit-a "))
     assert "applied" in row and fingerprint in row
     assert unit.leftovers() == []
@@ -246,8 +177,7 @@ def test_a_config_valid_locally_but_refused_on_the_unit_changes_nothing(unit):
     assert "facehash.key_file" in done.stdout and "no-such.key" in done.stdout
     assert unit.live.read_text() == unit.original
     assert unit.leftovers() == []
-    time.sleep(2)
-    assert unit.latest_health() == old
+    assert unit.next_health() == old  # the daemon still runs the old config
 
 
 def test_a_daemon_that_fails_to_come_back_is_rolled_back_to_the_previous_config(unit, tmp_path):
@@ -262,7 +192,7 @@ def test_a_daemon_that_fails_to_come_back_is_rolled_back_to_the_previous_config(
     assert "rolled-back" in done.stdout and f"{old} kept" in done.stdout
     assert unit.live.read_text() == unit.original
     assert unit.daemon.starts >= starts + 2  # it was restarted on the new config (and died), then on the old
-    assert unit.wait_health(old, 10), "the daemon is not back on its previous config"
+    unit.wait_health(old, 10)  # back on its previous config
     assert unit.daemon.process.poll() is None
 
 

@@ -12,28 +12,27 @@ import json
 import logging
 import os
 import random
-import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import Broker, Subscriber, free_port, make_certificates, tls_listener, wait_until
-from test_daemon import faces_folder, pending_ids, write_config
+from support.daemon import DaemonProcess, pending_ids
+from support.events import sample_event
+from support.mqtt import Subscriber
+from support.servers import Broker, free_port, make_certificates, tls_listener
+from support.unit_config import faces_folder, unit_config, write_config
+from support.wait import wait_until
 
-from edge.core import events
 from edge.core.topics import Topics
 from edge.unit import config
 from edge.unit.outbox import Outbox
 from edge.unit.uplink import BrokerLink
 
-COMMITTED = re.compile(r"event ([0-9a-f-]{36}) committed")
 RESULTS: list[tuple] = []  # (scenario, committed, delivered, twice, lost, note): printed at the end
 
 
@@ -44,49 +43,6 @@ def record(scenario: str, committed: set[str], received: list[str], note: str = 
     RESULTS.append((scenario, len(committed), len(set(counts) & committed), twice, lost, note))
     print(f"\n| {scenario} | {len(committed)} | {len(set(counts) & committed)} | {twice} | {lost} | {note} |")
     return lost
-
-
-class Daemon:
-    """`traceon-edge run` as a process, its log in a file; what it committed, read from that log."""
-
-    def __init__(self, path: Path, log: Path):
-        self.path, self.log = path, log
-        self.process = None
-        self.start()
-
-    def start(self) -> None:
-        with open(self.log, "a") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(self.path)],
-                                            stderr=out, stdout=subprocess.DEVNULL)  # fmt: skip
-
-    def committed(self) -> set[str]:
-        return set(COMMITTED.findall(self.log.read_text())) if self.log.exists() else set()
-
-    def said(self, text: str, times: int = 1) -> bool:
-        return self.log.exists() and self.log.read_text().count(text) >= times
-
-    def wait_for(self, condition, timeout: float = 60) -> bool:
-        return wait_until(condition, timeout)
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(60)
-
-
-def unit_config(tmp_path: Path, port: int, outbox: Path | None = None, interval: float = 0.5) -> Path:
-    path = write_config(
-        tmp_path, port, f"{{kind: interval, seconds: {interval}}}",
-        f"{{kind: images, path: {faces_folder(tmp_path)}, loop: true}}",
-        burst="{frames: 1, duration: 0.05, cooldown: 0}", upsample=0,
-    )  # fmt: skip
-    if outbox is not None:
-        path.write_text(path.read_text().replace(str(tmp_path / "outbox.sqlite"), str(outbox)))
-    return path
 
 
 def received(subscriber: Subscriber) -> list[str]:
@@ -138,7 +94,7 @@ def test_the_broker_killed_and_restarted_five_times_during_500_events_loses_none
     def produce():
         for event in made:
             outbox.put(event)
-            time.sleep(0.02)
+            time.sleep(0.02)  # pacing, not waiting: 500 events over about 10 s, across the kills
 
     # the tracer's session must be in the broker's snapshot before the first kill, and back on the broker
     # before the next one: a broker killed while holding events for a tracer not yet reconnected loses what
@@ -146,25 +102,28 @@ def test_the_broker_killed_and_restarted_five_times_during_500_events_loses_none
     # not the unit's; this test is about the unit.
     subscribed_at = time.time()
     snapshot = broker.conf.parent / "mosquitto.db"
-    assert wait_until(lambda: snapshot.exists() and snapshot.stat().st_mtime > subscribed_at + 0.1, 10)
+    wait_until(lambda: snapshot.exists() and snapshot.stat().st_mtime > subscribed_at + 0.1, 10,
+               "a broker snapshot with the tracer's session in it")  # fmt: skip
     producer = threading.Thread(target=produce, daemon=True)
     producer.start()
     rng = random.Random(11)
     try:
         for _ in range(5):
-            time.sleep(rng.uniform(0.8, 1.6))
+            time.sleep(rng.uniform(0.8, 1.6))  # the fault's random moment, not a wait: the kill lands mid-stream
             broker.process.send_signal(signal.SIGKILL)
             broker.process.wait(10)
-            time.sleep(rng.uniform(0.2, 1.0))
+            time.sleep(rng.uniform(0.2, 1.0))  # the outage's random length, not a wait
             broker.start()
-            assert wait_until(subscriber.client.is_connected, 10)
+            wait_until(subscriber.client.is_connected, 10, "the tracer back on the restarted broker")
         producer.join(60)
-        arrived = subscriber.wait_for(lambda s: set(received(s)) >= {e["event_id"] for e in made}, 60)
-        missing = {e["event_id"] for e in made} - set(received(subscriber))
-        assert arrived, (
-            f"{len(missing)} never reached the tracer, {len(missing & {e['event_id'] for e in acked})} "
-            f"of them acknowledged by the broker; {outbox.depth()} still in the outbox"
-        )
+
+        def missing() -> str:
+            gone = {e["event_id"] for e in made} - set(received(subscriber))
+            taken = len(gone & {e["event_id"] for e in acked})
+            return (f"all 500 events at the tracer: {len(gone)} never came, {taken} of them acknowledged by the "
+                    f"broker; {outbox.depth()} still in the outbox")  # fmt: skip
+
+        subscriber.wait_for(lambda s: set(received(s)) >= {e["event_id"] for e in made}, 60, missing)
     finally:
         link.stop()
         outbox.close()
@@ -195,7 +154,11 @@ def test_acknowledgements_of_other_messages_during_a_publish_never_stall_deliver
     link.start()
     noise.start()
     try:
-        delivered = subscriber.wait_for(lambda s: len(set(received(s))) >= len(made), 60)
+        subscriber.wait_for(
+            lambda s: len(set(received(s))) >= len(made),
+            60,
+            lambda: f"all {len(made)} events delivered (it stalled after {len(set(received(subscriber)))})",
+        )
     finally:
         done.set()
         noise.join(10)
@@ -203,8 +166,7 @@ def test_acknowledgements_of_other_messages_during_a_publish_never_stall_deliver
         stopper.start()
         stopper.join(20)
         subscriber.close()
-    assert not noise.is_alive() and not stopper.is_alive(), "the broker link deadlocked"
-    assert delivered, f"delivery stalled after {len(set(received(subscriber)))} of {len(made)} events"
+        assert not noise.is_alive() and not stopper.is_alive(), "the broker link deadlocked"
 
 
 @pytest.mark.parametrize("why", ["nothing listens", "its certificate is from another CA"])
@@ -225,10 +187,8 @@ def test_a_broker_that_cannot_be_reached_is_said_at_once_then_not_at_every_retry
     link.start()
     said = lambda: [r.getMessage() for r in caplog.records if "cannot reach the broker" in r.getMessage()]  # noqa: E731
     try:
-        deadline = time.monotonic() + 10
-        while not said() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(4)  # paho retries after 1 s, 2 s, ...: none of those may say it again
+        wait_until(said, 10, "the link to say it cannot reach the broker")
+        time.sleep(4)  # only to show that nothing more arrives: paho retries after 1 s, 2 s, ...; none says it again
     finally:
         link.stop()
         outbox.close()
@@ -239,37 +199,33 @@ def test_a_broker_that_cannot_be_reached_is_said_at_once_then_not_at_every_retry
     assert ("certificate verify failed" in said()[0]) == (why != "nothing listens")
 
 
-def sample_event(n: int) -> dict:
-    return {"schema_version": 2, "event_id": str(uuid.uuid4()), "site": "s1", "checkpoint": "door", "device": "d1",
-            "trigger": "interval", "started_at": events.utc(1.8e9 + n), "ended_at": events.utc(1.8e9 + n + 0.5),
-            "clock": "synchronized", "frames": 1, "faces": 0, "persons": [],
-            "model": "dlib_resnet_v1_int8@b5208826d4c0", "key_id": "aaaaaaaa",
-            "software": "traceon-edge 0.1.0"}  # fmt: skip
-
-
 def test_sigkill_at_random_moments_loses_nothing_committed(tmp_path, broker):
     """The daemon is SIGKILLed N times (TRACEON_KILLS, default 20); what it committed comes from its own log."""
     kills = int(os.environ.get("TRACEON_KILLS", "20"))
     path = unit_config(tmp_path, broker.port, interval=0.5)
     subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "tracer-kill")
-    unit = Daemon(path, tmp_path / "daemon.log")
+    unit = DaemonProcess(path, tmp_path / "daemon.log")
     rng = random.Random(20261123)
     pending_at_kill = []
     try:
         for n in range(kills):
-            assert unit.wait_for(lambda n=n: unit.said("running:", n + 1), 60)
-            time.sleep(rng.uniform(0.5, 2.5))
+            wait_until(lambda n=n: unit.said("running:", n + 1), 60, f"start {n + 1} of the daemon")
+            time.sleep(rng.uniform(0.5, 2.5))  # the fault's random moment, not a wait: the kill lands anywhere
             if rng.random() < 0.5:  # a stalled broker: events sit committed but unacknowledged when the kill comes
                 broker.pause()
-                time.sleep(rng.uniform(0.0, 0.6))
+                time.sleep(rng.uniform(0.0, 0.6))  # the stall's random length before the kill, not a wait
             pending_at_kill.append(len(pending_ids(tmp_path / "outbox.sqlite")))
             unit.kill()
             broker.resume()
             with open(unit.log, "a") as log:
                 log.write("-- killed --\n")
             unit.start()
-        assert unit.wait_for(lambda: unit.said("running:", kills + 1), 60)
-        assert unit.wait_for(lambda: unit.committed() <= set(received(subscriber)), 90)
+        wait_until(lambda: unit.said("running:", kills + 1), 60, "the daemon's last start")
+        wait_until(
+            lambda: unit.committed() <= set(received(subscriber)),
+            90,
+            lambda: f"every committed event at the tracer ({len(unit.committed() - set(received(subscriber)))} not)",
+        )
         assert unit.stop() == 0
     finally:
         if unit.process.poll() is None:
@@ -285,16 +241,16 @@ def test_a_stop_while_the_broker_is_down_keeps_every_committed_event(tmp_path, b
     path = unit_config(tmp_path, broker.port, interval=0.5)
     subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "tracer-stop")
     broker.stop()
-    unit = Daemon(path, tmp_path / "daemon.log")
-    assert unit.wait_for(lambda: len(unit.committed()) >= 5, 60)
+    unit = DaemonProcess(path, tmp_path / "daemon.log")
+    wait_until(lambda: len(unit.committed()) >= 5, 60, "5 events committed")
     assert unit.stop() == 0  # SIGTERM with the broker down: the events must stay in the outbox
     committed = unit.committed()
     kept = set(pending_ids(tmp_path / "outbox.sqlite"))
     assert committed <= kept, f"deleted without a PUBACK: {committed - kept}"
     broker.start()
-    unit = Daemon(path, tmp_path / "daemon.log")
+    unit = DaemonProcess(path, tmp_path / "daemon.log")
     try:
-        assert subscriber.wait_for(lambda s: committed <= set(received(s)), 60)
+        subscriber.wait_for(lambda s: committed <= set(received(s)), 60, "every committed event at the tracer")
     finally:
         unit.stop()
         subscriber.close()
@@ -303,21 +259,26 @@ def test_a_stop_while_the_broker_is_down_keeps_every_committed_event(tmp_path, b
 
 def test_a_sigterm_during_a_burst_finishes_it_and_delivers_its_event_before_exiting(tmp_path, broker):
     path = write_config(tmp_path, broker.port, "{kind: manual}", f"{{kind: images, path: {faces_folder(tmp_path)}, "
-                        "loop: true}", burst="{frames: 8, duration: 2.0, cooldown: 0}", upsample=0)  # fmt: skip
-    subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "tracer-burst")
-    unit = Daemon(path, tmp_path / "daemon.log")
+                        "loop: true}", burst="{frames: 8, duration: 4.0, cooldown: 0}", upsample=0)  # fmt: skip
+    subscriber = Subscriber(broker.port, "traceon/+/+/+/#", "tracer-burst")
+    unit = DaemonProcess(path, tmp_path / "daemon.log")
     try:
-        assert unit.wait_for(lambda: unit.said("running: "), 60)
-        unit.process.send_signal(signal.SIGUSR1)  # a burst of 2 s begins
-        time.sleep(0.5)  # the stop comes in the middle of it
+        wait_until(lambda: unit.said("running: "), 60, "the daemon to start")
+        unit.process.send_signal(signal.SIGUSR1)  # a burst of 4 s begins
+        # the stop comes in the middle of it: the daemon takes a trigger at once, and its health report (every
+        # second) names the trigger, so when that report comes the burst has run for a second at most
+        subscriber.wait_for(lambda s: any(h["last_trigger"] for h in s.health()), 10, "health to name the trigger")
         assert unit.committed() == set()
         assert unit.stop() == 0
+        committed = unit.committed()
+        assert len(committed) == 1, "the burst under way was not finished"
+        subscriber.wait_for(lambda s: set(received(s)) >= committed, 10,
+                            "its event at the tracer (else it was left for the next start)")  # fmt: skip
     finally:
-        subscriber.wait_for(lambda s: received(s), 10)
+        if unit.process.poll() is None:
+            unit.kill()
         subscriber.close()
-    committed = unit.committed()
-    assert len(committed) == 1, "the burst under way was not finished"
-    assert set(received(subscriber)) == committed, "its event was left for the next start"
+    assert set(received(subscriber)) == committed
     assert pending_ids(tmp_path / "outbox.sqlite") == []
 
 
@@ -330,11 +291,14 @@ def test_a_trigger_larger_than_a_trigger_needs_never_reaches_the_unit(tmp_path, 
     link.start()
     sender = Subscriber(broker.port, "traceon/s1/door/d1/status", "trigger-sender")
     try:
-        assert link.connected.wait(10) and wait_until(lambda: sender.messages, 10)
+        assert link.connected.wait(10)
+        wait_until(lambda: sender.messages, 10, "the unit's status at the sender (it is subscribed)")
         sender.client.publish("traceon/s1/door/d1/cmd/trigger", b"x" * 200_000, qos=1).wait_for_publish(5)
         sender.client.publish("traceon/s1/door/d1/cmd/trigger", b"", qos=1).wait_for_publish(5)
-        assert wait_until(lambda: fired, 10)
-        time.sleep(0.5)  # had the large one come, it came first
+        wait_until(lambda: fired, 10, "the small trigger at the unit")
+        time.sleep(
+            0.5
+        )  # only to show that nothing more arrives: no second trigger (the large one came first if at all)
         still = link.connected.is_set()
     finally:
         link.stop()
@@ -351,17 +315,17 @@ def test_a_full_disk_then_freed_loses_nothing(tmp_path, broker, small_disk):
     path = unit_config(tmp_path, broker.port, outbox=small_disk / "state" / "outbox.sqlite", interval=0.5)
     subscriber = Subscriber(broker.port, "traceon/+/+/+/#", "tracer-full")
     broker.stop()
-    unit = Daemon(path, tmp_path / "daemon.log")
+    unit = DaemonProcess(path, tmp_path / "daemon.log")
     try:
-        assert unit.wait_for(lambda: len(unit.committed()) >= 3, 60)
+        wait_until(lambda: len(unit.committed()) >= 3, 60, "3 events committed")
         filler = fill(small_disk)
         full_since = len(unit.committed())
-        assert unit.wait_for(lambda: unit.said("is full:"), 30), "the full disk was never said"
-        assert unit.wait_for(lambda: len(unit.committed()) >= full_since + 10, 60)  # made while full
+        wait_until(lambda: unit.said("is full:"), 30, "the daemon to say the disk is full")
+        wait_until(lambda: len(unit.committed()) >= full_since + 10, 60, "10 events made while the disk is full")
         filler.unlink()
-        assert unit.wait_for(lambda: unit.said("has room again"), 30)
+        wait_until(lambda: unit.said("has room again"), 30, "the daemon to say the disk has room again")
         broker.start()
-        assert subscriber.wait_for(lambda s: unit.committed() <= set(received(s)), 90)
+        subscriber.wait_for(lambda s: unit.committed() <= set(received(s)), 90, "every committed event at the tracer")
     finally:
         unit.stop()
         subscriber.close()
@@ -372,13 +336,13 @@ def test_a_full_disk_then_freed_loses_nothing(tmp_path, broker, small_disk):
 def test_the_broker_up_while_the_disk_is_full_delivers_each_event_once(tmp_path, broker, small_disk):
     path = unit_config(tmp_path, broker.port, outbox=small_disk / "state" / "outbox.sqlite", interval=0.5)
     subscriber = Subscriber(broker.port, "traceon/+/+/+/#", "tracer-full-up")
-    unit = Daemon(path, tmp_path / "daemon.log")
+    unit = DaemonProcess(path, tmp_path / "daemon.log")
     try:
-        assert subscriber.wait_for(lambda s: len(s.events()) >= 3, 60)
+        subscriber.wait_for(lambda s: len(s.events()) >= 3, 60, "3 events at the tracer")
         fill(small_disk)
         before = len(unit.committed())
-        assert unit.wait_for(lambda: len(unit.committed()) >= before + 15, 60)
-        assert subscriber.wait_for(lambda s: unit.committed() <= set(received(s)), 60)
+        wait_until(lambda: len(unit.committed()) >= before + 15, 60, "15 events made while the disk is full")
+        subscriber.wait_for(lambda s: unit.committed() <= set(received(s)), 60, "every committed event at the tracer")
         problem = latest_health(subscriber).get("outbox", {}).get("problem", "")
     finally:
         unit.stop()
@@ -408,20 +372,20 @@ def test_a_damaged_outbox_is_moved_aside_counted_and_the_unit_goes_on(tmp_path, 
     outbox = tmp_path / "outbox.sqlite"
     subscriber = Subscriber(broker.port, "traceon/+/+/+/#", "tracer-damage")
     broker.stop()
-    unit = Daemon(path, tmp_path / "daemon.log")
-    assert unit.wait_for(lambda: len(pending_ids(outbox)) >= 30, 90)
+    unit = DaemonProcess(path, tmp_path / "daemon.log")
+    wait_until(lambda: len(pending_ids(outbox)) >= 30, 90, "30 events waiting in the outbox")
     assert unit.stop() == 0
     waiting = pending_ids(outbox)
     damage(outbox, header)
     broker.start()
-    unit = Daemon(path, tmp_path / "daemon.log")
+    unit = DaemonProcess(path, tmp_path / "daemon.log")
     try:
-        assert unit.wait_for(lambda: unit.said("was damaged"), 60), "the damage was never said"
+        wait_until(lambda: unit.said("was damaged"), 60, "the daemon to say the outbox was damaged")
         after = len(unit.committed())
-        assert unit.wait_for(lambda: len(unit.committed()) >= after + 3, 60)  # it goes on making events
+        wait_until(lambda: len(unit.committed()) >= after + 3, 60, "3 events more: it goes on making events")
         new = unit.committed() - set(waiting)
-        assert subscriber.wait_for(lambda s: new <= set(received(s)), 60)
-        assert subscriber.wait_for(lambda s: latest_health(s).get("outbox", {}).get("faults"), 30)
+        subscriber.wait_for(lambda s: new <= set(received(s)), 60, "the new events at the tracer")
+        subscriber.wait_for(lambda s: latest_health(s).get("outbox", {}).get("faults"), 30, "health to name the fault")
         health = latest_health(subscriber)
     finally:
         assert unit.stop() == 0
@@ -444,17 +408,17 @@ def test_the_outbox_folder_deleted_while_running_is_made_again_with_every_waitin
     path = unit_config(tmp_path, broker.port, outbox=state / "outbox.sqlite", interval=0.5)
     subscriber = Subscriber(broker.port, "traceon/+/+/+/#", "tracer-deleted")
     broker.stop()
-    unit = Daemon(path, tmp_path / "daemon.log")
+    unit = DaemonProcess(path, tmp_path / "daemon.log")
     try:
-        assert unit.wait_for(lambda: len(unit.committed()) >= 5, 60)
+        wait_until(lambda: len(unit.committed()) >= 5, 60, "5 events committed")
         import shutil
 
         shutil.rmtree(state)
-        assert unit.wait_for(lambda: unit.said("was deleted while running"), 30)
-        assert unit.wait_for(lambda: (state / "outbox.sqlite").exists(), 10)
+        wait_until(lambda: unit.said("was deleted while running"), 30, "the daemon to say the outbox was deleted")
+        wait_until(lambda: (state / "outbox.sqlite").exists(), 10, "the outbox made again")
         broker.start()
-        assert subscriber.wait_for(lambda s: unit.committed() <= set(received(s)), 60)
-        assert subscriber.wait_for(lambda s: latest_health(s).get("outbox", {}).get("faults"), 30)
+        subscriber.wait_for(lambda s: unit.committed() <= set(received(s)), 60, "every committed event at the tracer")
+        subscriber.wait_for(lambda s: latest_health(s).get("outbox", {}).get("faults"), 30, "health to name the fault")
         fault = latest_health(subscriber)["outbox"]["faults"][-1]
     finally:
         unit.stop()
