@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from support.daemon import CLI, Supervised
 from support.mqtt import Subscriber
 from support.servers import Sshd, free_port
 from support.unit_config import faces_folder, write_config
+from support.wait import wait_until
 
 from edge.field import deploy, install_config
 from edge.unit import config
@@ -96,6 +96,16 @@ class Unit:
         reports = len(self.health.messages)
         self.health.wait_for(lambda s: len(s.messages) > reports, timeout, "the daemon's next health report")
         return self.latest_health()
+
+    def deploying(self) -> list[int]:
+        """The unit's side of a deploy still running: `install-config --live <this config>` processes."""
+        running = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            with contextlib.suppress(OSError):  # gone meanwhile
+                args = cmdline.read_bytes().split(b"\0")
+                if b"install-config" in args and str(self.live).encode() in args:
+                    running.append(int(cmdline.parent.name))
+        return running
 
     def edited(self, name: str, old: str, new: str, text: str | None = None) -> Path:
         """The technician's copy of the config, with one change."""
@@ -209,7 +219,7 @@ def test_a_connection_cut_mid_copy_keeps_the_previous_config(unit, sshd):
     assert relay.cuts == 1
     assert done.returncode == 1
     assert "connection was lost" in done.stdout and f"the unit still runs config {old}" in done.stdout
-    time.sleep(1)  # the unit's side has seen the end of its input by now
+    wait_until(lambda: not unit.deploying(), 30, "the unit's side of the cut deploy (install-config) to end")
     assert unit.live.read_text() == unit.original
     assert unit.leftovers() == []
     assert unit.latest_health() == old
