@@ -250,7 +250,7 @@ def test_postgresql_computes_the_same_distances_in_the_engine(postgres, tmp_path
 
 def test_importing_the_tracer_side_loads_no_vision_module():
     code = (
-        "import sys; import edge.cli, edge.commands.tracing, edge.commands.watch, edge.tracer.report; "
+        "import sys; import edge.cli, edge.tracer.commands, edge.field.watch, edge.tracer.report; "
         "heavy = ('cv2', 'dlib', 'ai_edge_litert', 'tflite_runtime', 'gpiozero', 'PIL'); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(('edge.unit.vision', "
         "'edge.unit.persons', 'edge.unit.daemon', 'edge.unit.sources', 'edge.unit.triggers'))))"

@@ -81,7 +81,7 @@ def test_events_the_broker_refuses_stay_in_the_outbox_and_go_once_it_takes_them(
 
     import edge.unit.uplink
 
-    monkeypatch.setattr(edge.mqtt, "REFUSED_RETRY_S", 0.5)
+    monkeypatch.setattr(edge.unit.uplink, "REFUSED_RETRY_S", 0.5)
     acl = tmp_path / "acl"
     acl.write_text("topic read #\ntopic write traceon/+/+/+/status\ntopic write traceon/+/+/+/health\n")
     broker = Broker(tmp_path, extra=f"acl_file {acl}\n")
