@@ -296,9 +296,7 @@ def test_a_trigger_larger_than_a_trigger_needs_never_reaches_the_unit(tmp_path, 
         sender.client.publish("traceon/s1/door/d1/cmd/trigger", b"x" * 200_000, qos=1).wait_for_publish(5)
         sender.client.publish("traceon/s1/door/d1/cmd/trigger", b"", qos=1).wait_for_publish(5)
         wait_until(lambda: fired, 10, "the small trigger at the unit")
-        time.sleep(
-            0.5
-        )  # only to show that nothing more arrives: no second trigger (the large one came first if at all)
+        time.sleep(0.5)  # only to show that nothing more arrives: no second trigger (a large one would come first)
         still = link.connected.is_set()
     finally:
         link.stop()
