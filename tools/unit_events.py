@@ -2,7 +2,7 @@
 
 Every event here comes out of the unit's own `edge.unit.sighting.build` (which checks it against the event
 schema), from persons of the unit's own `edge.unit.persons.Person`: a tool keeps no copy of the event's fields,
-so a change to the event breaks the tools' smoke tests (tests/test_tools.py), not next month's measurement.
+so a change to the event breaks the tools' smoke tests (tests/system/test_tools.py), not next month's measurement.
 """
 
 from __future__ import annotations
