@@ -13,6 +13,12 @@ from edge.unit.uplink import BrokerLink
 from support.wait import wait_until
 
 
+def link_to(port: int, outbox: Outbox, on_trigger=lambda: None, on_delivered=lambda event: None) -> BrokerLink:
+    """Unit s1/door/d1's broker link on a local broker (not started), as the fault tests build it."""
+    settings = config.MqttConfig(host="127.0.0.1", port=port, keepalive=5, health_every=3600)
+    return BrokerLink(settings, Topics("traceon", "s1", "door", "d1"), outbox, dict, on_trigger, on_delivered)
+
+
 class Feeder:
     """Unit campus/<checkpoint>/unit-1's outbox and broker link; `delivered` are the events the broker took."""
 

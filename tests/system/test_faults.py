@@ -23,6 +23,7 @@ import pytest
 from support.daemon import DaemonProcess, pending_ids
 from support.disk import fill
 from support.events import sample_event
+from support.feeder import link_to
 from support.mqtt import Subscriber
 from support.servers import Broker, free_port, make_certificates, tls_listener
 from support.unit_config import faces_folder, unit_config, write_config
@@ -61,14 +62,7 @@ def test_the_broker_killed_and_restarted_five_times_during_500_events_loses_none
     subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "fault-tracer")
     outbox = Outbox(tmp_path / "outbox.sqlite", 100_000, 10**9)
     acked: list[dict] = []
-    link = BrokerLink(
-        config.MqttConfig(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600),
-        Topics("traceon", "s1", "door", "d1"),
-        outbox,
-        dict,
-        lambda: None,
-        acked.append,
-    )
+    link = link_to(broker.port, outbox, on_delivered=acked.append)
     link.start()
     made = [sample_event(n) for n in range(500)]
 
@@ -130,13 +124,7 @@ def test_acknowledgements_of_other_messages_during_a_publish_never_stall_deliver
     the `online` status (or any other message) acknowledged while an event is published deadlocks both."""
     subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "ack-tracer")
     outbox = Outbox(tmp_path / "outbox.sqlite", 100_000, 10**9)
-    link = BrokerLink(
-        config.MqttConfig(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600),
-        Topics("traceon", "s1", "door", "d1"),
-        outbox,
-        dict,
-        lambda: None,
-    )
+    link = link_to(broker.port, outbox)
     made = [sample_event(n) for n in range(800)]
     for event in made:
         outbox.put(event)
@@ -293,13 +281,7 @@ def test_a_trigger_larger_than_a_trigger_needs_never_reaches_the_unit(tmp_path, 
     """The unit tells the broker its largest packet (MQTT 5): the broker drops the rest for it."""
     fired: list[float] = []
     outbox = Outbox(tmp_path / "outbox.sqlite", 100, 10**6)
-    link = BrokerLink(
-        config.MqttConfig(host="127.0.0.1", port=broker.port, keepalive=5, health_every=3600),
-        Topics("traceon", "s1", "door", "d1"),
-        outbox,
-        dict,
-        lambda: fired.append(1),
-    )
+    link = link_to(broker.port, outbox, on_trigger=lambda: fired.append(1))
     link.start()
     sender = Subscriber(broker.port, "traceon/s1/door/d1/status", "trigger-sender")
     try:
