@@ -234,9 +234,12 @@ def main() -> None:
         help="a running PostgreSQL server (a postgresql:// URL of any database on it) instead of a throwaway one; "
         "the benchmark makes its databases there",
     )
+    parser.add_argument(
+        "--people", type=int, metavar="N", help="only the N lfw_dev people with the most photos (a quick run)"
+    )
     args = parser.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",")]
-    data = lfw.people()
+    data = lfw.people(most=args.people)
     hasher = facehash.FaceHasher(KEY, facehash.load_scheme())
     query = str(hasher.hash(data.vectors[1]))  # a real photo; its own row and the person's others are in the store
     print(f"machine: {os.cpu_count()} cores; query: the FaceHash of {data.paths[1].name}", flush=True)
