@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Tests that guard: apply each one-line mutant that once passed every test (issue 18, item 8) to the
+# tree, run the test written to catch it, and put the file back. Every line should end "1 failed".
+# Needs a clean edge/ (it refuses otherwise) and the test venv (PYTHON=... to use another).
+set -u
+cd "$(dirname "$0")/.."
+git diff --quiet edge || { echo "edge/ has uncommitted changes: commit or stash them first" >&2; exit 1; }
+backup=$(mktemp)
+trap 'rm -f "$backup"' EXIT
+PY="${PYTHON:-.venv-3.11/bin/python} -m pytest -q -p no:cacheprovider -x"
+run() {  # name file sed-expr test
+  local name=$1 file=$2 expr=$3 test=$4
+  cp "$file" "$backup"
+  sed -i "$expr" "$file"
+  if cmp -s "$file" "$backup"; then echo "$name: MUTANT NOT APPLIED"; return; fi
+  out=$($PY "$test" 2>&1 | tail -1)
+  cp "$backup" "$file"
+  echo "$name | $test | $out"
+}
+run a edge/tracer/trace.py 's/max_false=max_false, far=far)/max_false=1.0, far=far)/' tests/tracer/test_guard_trace.py::test_max_false_on_the_command_line_sets_the_threshold
+run b edge/tracer/operating_point.py 's|per_code = min(budget, MAX_FAR) / codes|per_code = budget / codes|' tests/tracer/test_guard_trace.py::test_no_trace_accepts_more_than_one_percent_of_strangers_per_row
+run c edge/tracer/trace.py 's/packed, loosest, since_ms, until_ms)/packed, loosest, 0, until_ms)/' tests/tracer/test_guard_trace.py::test_since_leaves_out_every_row_that_started_before_the_window
+run d edge/tracer/trace.py 's/s.row.started_ms - visit.last_ms > stride_ms/s.row.started_ms - visit.last_ms >= stride_ms/' tests/tracer/test_guard_trace.py::test_a_sighting_exactly_one_stride_after_the_visits_last_belongs_to_that_visit
+run e edge/tracer/store/protocol.py 's/p.ended_ms >= ? AND p.key_id/p.ended_ms > ? AND p.key_id/' tests/tracer/test_guard_trace.py::test_contacts_exactly_one_stride_away_are_listed_and_a_millisecond_further_are_not
+run f edge/unit/outbox/queue.py 's/                self._undeleted.add(event_id)/                pass/' tests/unit/test_guard_outbox.py::test_a_delete_refused_by_a_full_disk_never_sends_the_event_again
+run g edge/unit/outbox/queue.py 's/left_out = \[\*self._undeleted, \*skip\]/left_out = [*skip]/' tests/unit/test_guard_outbox.py::test_a_delete_refused_by_a_full_disk_never_sends_the_event_again
+run h1 edge/unit/uplink.py 's/SubscribeOptions(qos=1, retainHandling=2)/SubscribeOptions(qos=1)/' tests/unit/test_guard_uplink.py::test_a_retained_trigger_on_the_broker_is_never_delivered_to_the_unit
+run h2 edge/unit/uplink.py 's/        if message.retain:  # left/        if False:  # left/' tests/unit/test_guard_uplink.py::test_a_message_with_the_retain_flag_handed_to_the_link_fires_no_trigger
+git diff --quiet edge && echo "edge/ restored"
