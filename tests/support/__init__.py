@@ -10,6 +10,7 @@
     unit_config configs for a unit: write_config, photos_on_demand, unit_config, config_text
     daemon      the daemon in a thread (InThread), as a process (DaemonProcess, Supervised), pending_ids
     pir         a mock PIR pin that counts its samples, to wait for gpiozero to see a change
+    collector   `traceon-edge collect` as a process (Collector), stream of events, contents/wait_stored of its database
     faults      the fault scenarios' results table: record (a row), received (event ids at a Subscriber)
 
 pyproject.toml puts tests/ (and tools/) on pytest's pythonpath, so a test module says `from support.x import y`.
