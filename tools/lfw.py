@@ -1,6 +1,6 @@
 """LFW-format pairs and aligned chips, through the same detection and alignment the device uses.
 
-Shared by build_model.py (calibration chips, match threshold) and evaluate.py (accuracy).
+Shared by build_model.py (calibration chips, match threshold) and evaluate.py and evaluate_facehash.py (accuracy).
 """
 
 from __future__ import annotations
