@@ -1,4 +1,8 @@
-"""`traceon-edge collect`, `trace` and `upgrade-db`: the contact tracer's commands (no vision imported)."""
+"""`traceon-edge collect`, `trace` and `upgrade-db`: the contact tracer's commands (no vision imported).
+
+Registering them imports only the parsers' needs: every `traceon-edge` process, the unit's daemon among
+them, builds this parser, so the store, NumPy and the report load only when a tracer command runs.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,6 @@ from pathlib import Path
 from edge.core import broker
 from edge.core.options import positive_number
 from edge.core.spans import parse_span
-from edge.tracer import report, store
-from edge.tracer.collect import Collector, Options
-from edge.tracer.trace import run
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -87,6 +88,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def collect_events(args) -> int:
+    from edge.tracer.collect import Collector, Options
+
     retention, expiry = parse_span(args.retention), parse_span(args.session_expiry)
     options = Options(
         db_url=args.db,
@@ -100,6 +103,9 @@ def collect_events(args) -> int:
 
 
 def trace_person(args, out=sys.stdout) -> int:
+    from edge.tracer import report, store
+    from edge.tracer.trace import run
+
     db = store.open_store(args.db, create=False)
     try:
         result = run(
@@ -123,6 +129,8 @@ def trace_person(args, out=sys.stdout) -> int:
 
 
 def upgrade_db(args) -> int:
+    from edge.tracer import store
+
     db = store.open_store(args.db, upgrade=True)
     try:
         events, persons = db.counts()
