@@ -19,7 +19,7 @@ def path_beside(outbox_path: Path) -> Path:
     return outbox_path.with_name(f"{outbox_path.stem}.health.json")
 
 
-def save(path: Path, report: dict) -> None:
+def write(path: Path, report: dict) -> None:
     """Replace the file in one step: a reader never sees half a report. A link planted at the temporary
     name is not followed (O_NOFOLLOW): the daemon writes only its own file."""
     part = path.with_name(path.name + ".part")

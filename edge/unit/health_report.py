@@ -59,7 +59,7 @@ class ReportFile:
     def keep(self, report: dict) -> None:
         """The latest report, on disk for `status` (a full disk is said once, not every period)."""
         try:
-            health_file.save(self.path, report)
+            health_file.write(self.path, report)
             self._error = ""
         except OSError as e:
             if not self._error:

@@ -60,9 +60,9 @@ def test_status_tells_a_killed_or_hung_daemon_by_the_age_of_its_last_report(tmp_
     path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
     cfg = config.load(path)
     report = {"state": "running", "at": events.utc(time.time() - 60), "config": "x"}  # health_every is 1 s
-    health_file.save(health_file.path_beside(cfg.outbox.path), report)
+    health_file.write(health_file.path_beside(cfg.outbox.path), report)
     assert status.gather(path)["daemon"] == "not running"
-    health_file.save(health_file.path_beside(cfg.outbox.path), {**report, "at": events.utc(time.time())})
+    health_file.write(health_file.path_beside(cfg.outbox.path), {**report, "at": events.utc(time.time())})
     assert status.gather(path)["daemon"] == "running"
     health_file.path_beside(cfg.outbox.path).write_text("{not json")
     assert status.gather(path)["daemon"] == "unknown"
@@ -83,5 +83,5 @@ def test_a_hostile_health_file_never_blocks_status_and_a_planted_link_is_not_fol
     victim = tmp_path / "victim"
     victim.write_text("kept")
     health.with_name(health.name + ".part").symlink_to(victim)
-    health_file.save(health, {"state": "running", "at": events.utc(time.time())})
+    health_file.write(health, {"state": "running", "at": events.utc(time.time())})
     assert victim.read_text() == "kept" and status.gather(path)["daemon"] == "running"
