@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -18,10 +19,12 @@ import jsonschema
 
 from edge.core import events, facehash, topics
 from edge.core.errors import Refused
+from edge.core.spans import when
 
 MAX_BYTES = 64 * 1024  # an event of 100 persons (the schema's limit) is about 30 kB
 MAX_DEPTH = 5  # the schema's deepest value (event → persons → [i] → quality → size) is at depth 4
 MAX_SPAN_MS = 10 * 60 * 1000  # no burst lasts longer: a longer event had its clock stepped mid-burst
+MAX_AHEAD_MS = 86_400_000  # a unit's clock may run this far ahead (an hour of time zone confusion, and more)
 
 
 @dataclass(frozen=True)
@@ -50,21 +53,33 @@ def calibrated_lengths() -> frozenset[int]:
     return frozenset(int(b) for b in facehash.load_scheme()["thresholds"])
 
 
-def check(topic: str, payload: bytes, prefix: str) -> Event:
+def check(topic: str, payload: bytes, prefix: str, now_ms: int | None = None) -> Event:
+    """Every check, in order: `receive` then `accept` (a collector puts its per-unit limits between them)."""
+    unit, body = receive(topic, payload, prefix)
+    return accept(unit, body, now_ms)
+
+
+def receive(topic: str, payload: bytes, prefix: str) -> tuple[tuple[str, str, str], dict]:
+    """The cheap checks: the unit the topic names, the size, strict JSON. The body is not checked yet."""
     unit = topics.unit_of(topic, prefix)
     if unit is None or unit[3] != "events":
         raise Refused(f"not an events topic under {prefix}/")
     if len(payload) > MAX_BYTES:
         raise Refused(f"{len(payload):,} bytes, more than the {MAX_BYTES:,} an event may have")
-    body = parse(payload)
+    return (unit[0], unit[1], unit[2]), parse(payload)
+
+
+def accept(unit: tuple[str, str, str], body: dict, now_ms: int | None = None) -> Event:
+    """The rest: the schema, the unit the body names, the FaceHashes and the times."""
     check_schema(body)
-    if (body["site"], body["checkpoint"], body["device"]) != unit[:3]:
+    if (body["site"], body["checkpoint"], body["device"]) != unit:
         raise Refused("the event names another unit than the topic it came on")
-    return build(body)
+    return build(body, now_ms)
 
 
-def build(body: dict) -> Event:
-    """The indexed parts of a schema-valid event; refuses FaceHashes that cannot be stored together."""
+def build(body: dict, now_ms: int | None = None) -> Event:
+    """The indexed parts of a schema-valid event; refuses FaceHashes that cannot be stored together, and
+    times no clock that works can give (a start more than a day ahead of `now_ms`, an end before it)."""
     codes, lengths = [], set()
     for i, person in enumerate(body["persons"]):
         try:
@@ -80,6 +95,12 @@ def build(body: dict) -> Event:
     if len(lengths) > 1:
         raise Refused("the event's FaceHashes have different lengths")
     started, ended = (_ms(body[k]) for k in ("started_at", "ended_at"))
+    now_ms = round(time.time() * 1000) if now_ms is None else now_ms
+    if started > now_ms + MAX_AHEAD_MS:
+        ahead = "more than a day ahead of this collector's clock"
+        raise Refused(f"starts at {when(started)} UTC, {ahead}: the unit's clock is wrong")
+    if ended < started:
+        raise Refused("ends before it starts: the unit's clock is wrong")
     return Event(
         body=body,
         text=json.dumps(body, sort_keys=True, separators=(",", ":")),
@@ -87,7 +108,7 @@ def build(body: dict) -> Event:
         checkpoint=body["checkpoint"],
         device=body["device"],
         started_ms=started,
-        ended_ms=ended if 0 <= ended - started <= MAX_SPAN_MS else started,  # a clock stepped mid-burst
+        ended_ms=ended if ended - started <= MAX_SPAN_MS else started,  # a clock stepped mid-burst
         key_id=body["key_id"],
         bits=lengths.pop() if lengths else 0,
         codes=tuple(codes),

@@ -78,6 +78,13 @@ def hostile(codes: dict) -> tuple[list[tuple[str, str, bytes, str]], dict]:
             "another unit than the topic",
         ),
         ("older than the retention", door, json.dumps(stale).encode(), "older than the retention"),
+        (
+            "starts in 9999",
+            door,
+            variant(started_at="9999-12-31T00:00:00.000Z", ended_at="9999-12-31T00:00:01.000Z"),
+            "more than a day ahead",
+        ),
+        ("ends before it starts", door, variant(ended_at=events.utc(0)), "ends before it starts"),
         ("an event id reused with other content", door, json.dumps({**good, "frames": 7}).encode(), "other content"),
     ], good
 
@@ -114,7 +121,7 @@ def test_hostile_messages_are_refused_one_line_each_and_change_no_trace(tmp_path
         print(f"{what:<40} {len(payload):>7} B -> {line}")
         assert reason in line, (what, line)
         assert len(line) <= 300 and "MARK" not in line and line.isprintable()
-    assert len(refusals) == len(table) == 22
+    assert len(refusals) == len(table) == 24
     assert f"stored 3, already stored 0, refused {len(table)}" in said
     assert collector.process.returncode == 0
     assert trace_json(url, codes["barack_obama/3.jpg"]) == before
@@ -212,5 +219,5 @@ def test_an_event_is_checked_as_the_collector_checks_it(codes):
     event = checked(body)
     assert event.codes[0] == facehash.parse(codes["barack_obama/1.jpg"]).packed
     assert event.ended_ms - event.started_ms == 1000
-    stepped = dict(body, ended_at=events.utc(0))  # the unit's clock stepped back mid-burst
-    assert checked(stepped).ended_ms == checked(stepped).started_ms
+    long = dict(body, ended_at=events.utc(events.parse_utc(body["started_at"]).timestamp() + 3600))
+    assert checked(long).ended_ms == checked(long).started_ms  # the unit's clock stepped forward mid-burst
