@@ -6,7 +6,8 @@ session (clean start off, a session expiry of days): the broker queues events wh
 acknowledges each message only after the transaction that stores it has committed (paho's manual
 acks, in the order received), so a collector killed mid-write receives the message again; the event id
 makes the second delivery a no-op. Refused messages are acknowledged too (a resend cannot mend them),
-each with one counted line.
+each with one counted line. Events over a per-unit limit (limits.py) are set aside in the same
+transaction and acknowledged: kept, counted per unit, out of every trace until an operator decides.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -30,7 +31,8 @@ from edge.core.broker import BrokerConfig
 from edge.core.errors import EX_CONFIG, TraceonError
 from edge.core.spans import span, when
 from edge.tracer import intake
-from edge.tracer.store import CONFLICT, REPEATED, STORED, Store, StoreError, open_store, redacted
+from edge.tracer.limits import DAY_MS, Limits, Meter, started_ms
+from edge.tracer.store import CONFLICT, REPEATED, STORED, Held, Store, StoreError, open_store, redacted
 
 MAX_BATCH = 100  # messages per transaction; also the most the broker may have in flight to us
 MAX_PACKET = 1 << 20  # the broker drops larger messages for us instead of sending them (MQTT 5)
@@ -50,6 +52,7 @@ class Options:
     session_expiry_s: int = 7 * 86400
     retention_s: int = 21 * 86400
     retention_text: str = "21d"
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,10 @@ class Collector:
         self.inbox: queue.Queue[Delivery] = queue.Queue(maxsize=10 * MAX_BATCH)
         self.stop = threading.Event()
         self.generation = 0
-        self.counts = {STORED: 0, REPEATED: 0, CONFLICT: 0, "refused": 0}
+        self.counts = {STORED: 0, REPEATED: 0, CONFLICT: 0, "refused": 0, "set aside": 0, "dropped": 0}
+        self.meter = Meter(options.limits)
+        self.held_by_unit: dict[tuple[str, str, str], list[int]] = {}  # unit → [set aside, told, bytes held]
+        self.told_at: dict[tuple[str, str, str], float] = {}
         self.exit_code = 0
         self.store: Store | None = None
         self.link = broker.LinkWatch(settings)  # an unreachable broker is said once per outage
@@ -177,7 +183,7 @@ class Collector:
                 self.store.set_meta(session, datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
         self.say(
             f"storing into {redacted(self.options.db_url)} ({self.store.kind}); events older than "
-            f"{self.options.retention_text} are deleted"
+            f"{self.options.retention_text} are deleted; each unit may send {self.options.limits.describe()}"
         )
         self._forget_old()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -199,6 +205,8 @@ class Collector:
             self.say(
                 f"stored {c[STORED]}, already stored {c[REPEATED]}, refused {c['refused']}"
                 + (f" (of which {c[CONFLICT]} reused a stored event's id)" if c[CONFLICT] else "")
+                + (f", set aside {c['set aside']}" if c["set aside"] else "")
+                + (f", dropped {c['dropped']} over the set-aside cap" if c["dropped"] else "")
             )
             self.store.close()
         return self.exit_code
@@ -236,23 +244,23 @@ class Collector:
 
     def _write(self, batch: list[Delivery]) -> set[tuple[str, int]]:
         checked: list[tuple[Delivery, intake.Event | None]] = []
-        oldest = (time.time() - self.options.retention_s) * 1000
+        held: list[Held] = []
         for delivery in batch:
             try:
-                event = intake.check(delivery.topic, delivery.payload, self.settings.topic_prefix)
-                if event.started_ms < oldest:
-                    raise intake.Refused(f"older than the retention period ({self.options.retention_text})")
-                checked.append((delivery, event))
+                event, aside = self._check(delivery)
             except intake.Refused as e:
                 self._refused(delivery, str(e))
-                checked.append((delivery, None))
+                event = aside = None
             except Exception as e:  # a check that breaks must cost one message, never the collector
                 self._refused(delivery, f"could not be checked ({type(e).__name__}; a bug: please report it)")
-                checked.append((delivery, None))
+                event = aside = None
+            if aside is not None and self._keep(aside):
+                held.append(aside)
+            checked.append((delivery, event))
         events = [e for _, e in checked if e is not None]
         while not self.stop.is_set():
             try:
-                outcomes = iter(self.store.add(events))
+                outcomes = iter(self.store.add(events, held))
                 break
             except Exception as e:  # a database that is down or full: keep the messages unacknowledged
                 self.say(f"cannot store events ({type(e).__name__}: {e}); retrying in 5 s, nothing is acknowledged")
@@ -270,6 +278,53 @@ class Collector:
                 self.client.ack(delivery.mid, 1)
         return {(e.key_id, e.bits) for e in events if e.bits}
 
+    def _check(self, delivery: Delivery) -> tuple[intake.Event | None, Held | None]:
+        """The event to store, or the one to set aside (cheap limits first: a flood costs a JSON parse)."""
+        unit, body = intake.receive(delivery.topic, delivery.payload, self.settings.topic_prefix)
+        why = self.meter.quick(unit, body)
+        if why is None:
+            event = intake.accept(unit, body)
+            if event.started_ms < (time.time() - self.options.retention_s) * 1000:
+                raise intake.Refused(f"older than the retention period ({self.options.retention_text})")
+            why = self.meter.over_quota(unit, event.started_ms, len(event.codes), self._stored_rows)
+            if why is None:
+                return event, None
+        persons = body.get("persons")
+        started = started_ms(body)
+        text = delivery.payload.decode("utf-8")  # receive() parsed it as UTF-8
+        return None, Held(unit, delivery.topic, started, len(persons) if isinstance(persons, list) else 0, why, text)
+
+    def _stored_rows(self, unit: tuple[str, str, str], day_start_ms: int) -> int:
+        return self.store.unit_rows(unit, day_start_ms, day_start_ms + DAY_MS)
+
+    def _keep(self, held: Held) -> bool:
+        """Whether there is room to set this event aside (each unit has a cap); one line per unit now and then."""
+        state = self.held_by_unit.get(held.unit)
+        if state is None:
+            state = self.held_by_unit[held.unit] = [0, 0, self.store.held_bytes(held.unit)]
+        room = state[2] + len(held.payload) <= self.options.limits.held_mb_per_unit * 2**20
+        state[0] += 1
+        if room:
+            state[2] += len(held.payload)
+            self.counts["set aside"] += 1
+        else:
+            self.counts["dropped"] += 1
+        now = time.monotonic()
+        if now - self.told_at.get(held.unit, -1e9) >= 10 or not room:
+            since = state[0] - state[1]
+            more = f" ({since - 1:,} more since the last line)" if since > 1 else ""
+            what = (
+                "set aside"
+                if room
+                else f"dropped (its {self.options.limits.held_mb_per_unit} MB of set-aside events are full)"
+            )
+            self.say(
+                f"{what} an event from {safe(held.unit_text)}, #{state[0]:,} from it{more}: {held.reason}; "
+                "see `traceon-edge held`"
+            )
+            self.told_at[held.unit], state[1] = now, state[0]
+        return room
+
     def _refused(self, delivery: Delivery, reason: str) -> None:
         self.counts["refused"] += 1
         self.say(f"refused #{self.counts['refused']} on {safe(delivery.topic)}: {reason}")
@@ -285,5 +340,6 @@ class Collector:
     def _forget_old(self) -> None:
         cutoff = time.time() - self.options.retention_s
         deleted = self.store.forget_before(round(cutoff * 1000))
+        self.meter.forget_days_before(round(cutoff * 1000))
         if deleted:
             self.say(f"deleted {deleted} event(s) that started before {when(round(cutoff * 1000))} UTC")

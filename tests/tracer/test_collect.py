@@ -80,7 +80,7 @@ def test_an_event_is_acknowledged_only_once_it_is_stored(tmp_path, broker, codes
         try:
             unit.publish(sent)
             unit.wait_delivered(30)
-            blocked = "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT%'"
+            blocked = "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
             wait_until(lambda: lock.execute(blocked).fetchone()[0], 30, "the collector to try to store (blocked)")
             collector.kill()
         finally:

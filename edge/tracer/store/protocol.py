@@ -65,6 +65,41 @@ EVENT_COLUMNS = (
     "clock",
 )
 PERSON_COLUMNS = ("event_id", "position", "site", "checkpoint", "started_ms", "ended_ms", "key_id", "bits", "code")
+HELD_COLUMNS = (
+    "site",
+    "checkpoint",
+    "device",
+    "topic",
+    "received_ms",
+    "started_ms",
+    "persons",
+    "kind",
+    "reason",
+    "payload",
+)
+
+
+@dataclass(frozen=True)
+class Held:
+    """An event set aside by a per-unit limit: kept whole, out of every trace, until released or dropped."""
+
+    unit: tuple[str, str, str]
+    topic: str
+    started_ms: int | None
+    persons: int
+    reason: str
+    payload: str
+    id: int = 0
+    received_ms: int = 0
+
+    @property
+    def unit_text(self) -> str:
+        return "/".join(self.unit)
+
+    @property
+    def kind(self) -> str:
+        """The limit: persons, cadence, quota or time (a reason starts with it)."""
+        return self.reason.partition(":")[0]
 
 
 class Store:
@@ -114,11 +149,25 @@ class Store:
         raise NotImplementedError
 
     # --- writing ---
-    def add(self, batch: list[intake.Event]) -> list[str]:
-        """Store a batch in one transaction; for each event STORED, REPEATED (same id and body) or CONFLICT
-        (same id, other content: kept as first stored)."""
+    def add(self, batch: list[intake.Event], held: list[Held] = ()) -> list[str]:
+        """Store a batch, and the events set aside with it, in one transaction; for each event STORED,
+        REPEATED (same id and body) or CONFLICT (same id, other content: kept as first stored)."""
         received = now_ms()
         with self.transaction():
+            for item in held:
+                self.execute(
+                    f"INSERT INTO held ({', '.join(HELD_COLUMNS)}) VALUES ({', '.join('?' * len(HELD_COLUMNS))})",
+                    (
+                        *item.unit,
+                        item.topic,
+                        received,
+                        item.started_ms,
+                        item.persons,
+                        item.kind,
+                        item.reason,
+                        item.payload,
+                    ),
+                )
             return [self.insert(event, received) for event in batch]
 
     def insert(self, event: intake.Event, received_ms: int) -> str:
@@ -190,6 +239,53 @@ class Store:
 
     def maintain(self, lengths: set[tuple[str, int]] | None = None) -> None:
         """Periodic upkeep by the collector (SQLite seals segments of these keys and lengths; None: all)."""
+
+    # --- what the limits set aside ---
+    def held(self, unit: tuple[str, str, str] | None = None, ids: list[int] | None = None) -> list[Held]:
+        where, params = ["1 = 1"], []
+        if unit is not None:
+            where.append("site = ? AND checkpoint = ? AND device = ?")
+            params += unit
+        if ids is not None:
+            where.append(f"id IN ({', '.join('?' * len(ids))})" if ids else "1 = 0")
+            params += ids
+        rows = self.execute(
+            f"SELECT id, {', '.join(HELD_COLUMNS)} FROM held WHERE {' AND '.join(where)} ORDER BY id", params
+        ).fetchall()
+        return [
+            Held((site, cp, dev), topic, started, persons, reason, payload, id=i, received_ms=received)
+            for i, site, cp, dev, topic, received, started, persons, _, reason, payload in rows
+        ]
+
+    def held_summary(self) -> list[tuple]:
+        """Per unit and reason: events, person rows, payload bytes, first and last received."""
+        return self.execute(
+            "SELECT site, checkpoint, device, kind, COUNT(*), SUM(persons), SUM(LENGTH(payload)), "
+            "MIN(received_ms), MAX(received_ms) FROM held GROUP BY site, checkpoint, device, kind "
+            "ORDER BY site, checkpoint, device, kind"
+        ).fetchall()
+
+    def held_bytes(self, unit: tuple[str, str, str]) -> int:
+        found = self.execute(
+            "SELECT SUM(LENGTH(payload)) FROM held WHERE site = ? AND checkpoint = ? AND device = ?", unit
+        ).fetchone()
+        return int(found[0] or 0)
+
+    def drop_held(self, ids: list[int]) -> int:
+        dropped = 0
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            dropped += self.execute(f"DELETE FROM held WHERE id IN ({', '.join('?' * len(chunk))})", chunk).rowcount
+        return dropped
+
+    def unit_rows(self, unit: tuple[str, str, str], start_ms: int, end_ms: int) -> int:
+        """Person rows stored from this unit of events that started in [start_ms, end_ms)."""
+        found = self.execute(
+            "SELECT COUNT(*) FROM persons p JOIN events e USING (event_id) WHERE e.site = ? AND e.checkpoint = ? "
+            "AND e.device = ? AND e.started_ms >= ? AND e.started_ms < ?",
+            (*unit, start_ms, end_ms),
+        ).fetchone()
+        return int(found[0])
 
     # --- reading ---
     def near(self, key_id: str, bits: int, codes: list[bytes], max_distance: int, start_ms: int, end_ms: int) -> Search:

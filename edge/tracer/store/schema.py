@@ -7,10 +7,10 @@ import json
 
 from edge.core.errors import StoreError
 from edge.tracer import intake
-from edge.tracer.store.protocol import Store, now_ms
+from edge.tracer.store.protocol import HELD_COLUMNS, Store, now_ms
 from edge.tracer.store.urls import redacted
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the `held` table, events set aside by the per-unit limits
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -24,7 +24,12 @@ CREATE TABLE IF NOT EXISTS persons (
   site TEXT NOT NULL, checkpoint TEXT NOT NULL, started_ms BIGINT NOT NULL, ended_ms BIGINT NOT NULL,
   key_id TEXT NOT NULL, bits INTEGER NOT NULL, code {code}, UNIQUE (event_id, position));
 CREATE INDEX IF NOT EXISTS persons_place_time ON persons (site, checkpoint, started_ms);
-CREATE INDEX IF NOT EXISTS persons_time ON persons (started_ms)
+CREATE INDEX IF NOT EXISTS persons_time ON persons (started_ms);
+CREATE TABLE IF NOT EXISTS held (
+  id {id}, site TEXT NOT NULL, checkpoint TEXT NOT NULL, device TEXT NOT NULL, topic TEXT NOT NULL,
+  received_ms BIGINT NOT NULL, started_ms BIGINT, persons INTEGER NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
+  payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS held_unit ON held (site, checkpoint, device)
 """
 
 
@@ -43,6 +48,8 @@ def prepare(store: Store, url: str, upgrade: bool) -> None:
                     "(a collector does it by itself when it starts)"
                 )
             upgrade_from_1(store)
+        elif version == 2 and upgrade:  # schema 2 reads as 3 (it only lacks `held`): a trace need not upgrade
+            upgrade_from_2(store)
         elif version > SCHEMA_VERSION:
             raise StoreError(
                 f"{redacted(url)} was written by a newer traceon-edge (schema {version}, this one reads "
@@ -80,6 +87,36 @@ def upgrade_from_1(store: Store) -> None:
     store.set_meta("unreadable_rows", str(skipped))
     store.execute("DROP TABLE persons_v1")
     store.execute("DROP TABLE sightings_v1")
+
+
+def upgrade_from_2(store: Store) -> None:
+    """Schema 3 adds `held`; events stored before time sanity that start more than a day after they were
+    received are moved there, so that retention and the trace header's coverage see only real times."""
+    create(store)
+    future = store.execute(
+        "SELECT event_id, site, checkpoint, device, received_ms, started_ms, body FROM events "
+        "WHERE started_ms > received_ms + ?",
+        (intake.MAX_AHEAD_MS,),
+    ).fetchall()
+    for event_id, site, checkpoint, device, received_ms, started_ms, body in future:
+        persons = store.execute("SELECT COUNT(*) FROM persons WHERE event_id = ?", (event_id,)).fetchone()[0]
+        store.execute(
+            f"INSERT INTO held ({', '.join(HELD_COLUMNS)}) VALUES ({', '.join('?' * len(HELD_COLUMNS))})",
+            (
+                site,
+                checkpoint,
+                device,
+                f"(stored before schema 3)/{site}/{checkpoint}/{device}/events",
+                received_ms,
+                started_ms,
+                persons,
+                "time",
+                "time: starts more than a day after it was received",
+                body,
+            ),
+        )
+        store.execute("DELETE FROM persons WHERE event_id = ?", (event_id,))
+        store.execute("DELETE FROM events WHERE event_id = ?", (event_id,))
 
 
 def check_stored(body: dict) -> intake.Event:
