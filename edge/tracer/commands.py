@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from edge.core import broker
-from edge.core.options import positive_number
+from edge.core.options import positive_int, positive_number
 from edge.core.spans import parse_span
+from edge.tracer.limits import Limits
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -43,7 +44,44 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="delete events older than this (default 21d: a tracing window of 14 days plus a week to act on it)",
     )
 
+    limits = Limits()
+    collect.add_argument(
+        "--max-persons",
+        type=positive_int,
+        default=limits.max_persons,
+        metavar="N",
+        help=f"set aside events of more persons than one burst can hold (default {limits.max_persons})",
+    )
+    collect.add_argument(
+        "--unit-spacing",
+        type=positive_number,
+        default=limits.spacing_s,
+        metavar="SECONDS",
+        help=f"set aside a unit's events beyond one per this many seconds of its clock, after a burst of "
+        f"{limits.bucket} (default {limits.spacing_s:g})",
+    )
+    collect.add_argument(
+        "--unit-rows-per-day",
+        type=positive_int,
+        default=limits.rows_per_day,
+        metavar="N",
+        help=f"set aside a unit's events beyond this many person rows a day (default {limits.rows_per_day:,})",
+    )
     collect.set_defaults(handler=collect_events)
+
+    held = commands.add_parser(
+        "held",
+        help="events a collector set aside (a unit over its limits): list, release or drop them",
+        description="A collector sets aside, rather than stores, the events of a unit that sends more than a "
+        "unit can: too many persons in one event, events closer together than its bursts, or more rows in a day "
+        "than a busy doorway makes. They stay out of every trace until released (checked again and stored) or "
+        "dropped here.",
+    )
+    held.add_argument("action", nargs="?", choices=("list", "release", "drop"), default="list")
+    held.add_argument("--db", required=True, metavar="URL", help="as for collect")
+    held.add_argument("--unit", metavar="SITE/CHECKPOINT/DEVICE", help="only this unit's events")
+    held.add_argument("--id", type=positive_int, nargs="+", metavar="N", help="only these (ids from `held list`)")
+    held.set_defaults(handler=held_events)
 
     trace = commands.add_parser(
         "trace",
@@ -98,6 +136,7 @@ def collect_events(args) -> int:
         session_expiry_s=int(expiry.total_seconds()),
         retention_s=int(retention.total_seconds()),
         retention_text=args.retention,
+        limits=Limits(max_persons=args.max_persons, spacing_s=args.unit_spacing, rows_per_day=args.unit_rows_per_day),
     )
     return Collector(broker.from_options(args), options).run()
 
@@ -126,6 +165,12 @@ def trace_person(args, out=sys.stdout) -> int:
     else:
         out.write(text)
     return 0
+
+
+def held_events(args, out=sys.stdout) -> int:
+    from edge.tracer import held
+
+    return held.command(args.action, args.db, args.unit, args.id, out)
 
 
 def upgrade_db(args) -> int:
