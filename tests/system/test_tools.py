@@ -177,3 +177,11 @@ def test_a_quick_run_may_not_write_into_models_or_docs(tmp_path):
             lfw.quick_run_writes_elsewhere(parser, True, tmp_path, shipped)
         lfw.quick_run_writes_elsewhere(parser, False, shipped)  # a full run writes them: that is its purpose
     lfw.quick_run_writes_elsewhere(parser, True, tmp_path / "models", tmp_path / "docs")
+
+
+def test_bench_flood():
+    out = run_tool("bench_flood.py", "--flood", 20, "--persons", 40)
+    assert "100 events of 40 persons from unit-9, handled in" in out
+    assert "trace of the person:" in out and "2 contact(s)" in out  # the traced person's companion and unit-9's last
+    assert "unit-2's event sent after them was stored" in out
+    assert "stored 3 events, 4 person rows; set aside 120 events" in out
