@@ -148,7 +148,14 @@ def events_md() -> str:
         f"- UTF-8 JSON: one object, nested at most {intake.MAX_DEPTH} levels, no NaN or Infinity, no repeated key;",
         "- the schema above;",
         "- every FaceHash readable, made with the event's `key_id`, and all of one calibrated length;",
-        "- not older than the collector's retention period; an event id already stored with other content is refused.",
+        "- not older than the collector's retention period; an event id already stored with other content is refused;",
+        f"- starting at most {intake.MAX_AHEAD_MS // 3_600_000} hours ahead of the collector's clock, and ending no"
+        " earlier than it starts.",
+        "",
+        "An event within all of these but over one of its unit's limits (persons in one event, events closer",
+        "together than a unit makes them, person rows a day: `edge/tracer/limits.py`) is not refused but set",
+        "aside, kept out of every trace until an operator releases or drops it (`traceon-edge held`; see",
+        "[TRACING.md](TRACING.md#what-one-unit-may-send-limits-and-the-events-set-aside)).",
         "",
     ]
     return HEADER + "\n".join(lines)
