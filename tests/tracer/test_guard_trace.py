@@ -78,7 +78,8 @@ def row(code: bytes, started_ms: int, ended_ms: int | None = None, checkpoint: s
         "software": "traceon-edge 0.1.0",
     }
     topic = f"traceon/campus/{checkpoint}/unit-1/events"
-    return intake.check(topic, json.dumps(events.validate(body)).encode(), "traceon")
+    now_ms = round(NOW.timestamp() * 1000)  # the collector's clock, at the trace's `now`
+    return intake.check(topic, json.dumps(events.validate(body)).encode(), "traceon", now_ms=now_ms)
 
 
 @pytest.fixture
