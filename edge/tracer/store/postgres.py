@@ -12,7 +12,7 @@ class PostgresStore(Store):
     mark = "%s"
     kind = "postgresql"
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, read_only: bool = False):
         super().__init__()
         try:
             import psycopg
@@ -22,6 +22,9 @@ class PostgresStore(Store):
             self.db = psycopg.connect(url)
         except psycopg.Error as e:
             raise StoreError(f"cannot connect to the database {redacted(url)}: {e}") from None
+        if read_only:  # every transaction of this session is read-only; committed, so no rollback undoes it
+            self.db.execute("SET default_transaction_read_only = on")
+            self.db.commit()
 
     def lock_schema(self) -> None:
         self.execute("SELECT pg_advisory_xact_lock(7431027)")  # any fixed number: one lock for our schema

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +38,13 @@ def hamming(codes: np.ndarray, queries: list[bytes]) -> np.ndarray:
 class SqliteStore(Store):
     kind = "sqlite"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, read_only: bool = False):
         super().__init__()
         try:
+            if read_only:  # a URI, so that mode=ro holds; quoted, so that a '?' or '#' in the path stays in it
+                self.db = sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode=ro", uri=True, timeout=30)
+                self.db.execute("PRAGMA query_only = ON")
+                return
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=30)
             self.db.execute("PRAGMA journal_mode = WAL")
