@@ -43,6 +43,7 @@ def header(t: Trace) -> list[str]:
     )
     if t.unreadable:
         lines.append(f"{t.unreadable} stored row(s) could not be read (an older version's) and were skipped")
+    lines += [f"Note: {note}" for note in t.notes]
     return lines
 
 
@@ -90,6 +91,7 @@ def as_dict(t: Trace) -> dict:
             "capped": p.capped,
         },
         "unreadable_rows": t.unreadable,
+        "notes": t.notes,
         "sightings": [
             {
                 "rank": rank,

@@ -15,6 +15,7 @@ from edge.core import facehash
 from edge.core.errors import TraceError
 from edge.tracer import operating_point
 from edge.tracer.store import Row, Store
+from edge.tracer.store.counts import stored_count
 
 CONTACT_LINK_FAR = 1e-5  # two rows of a visit are one contact person within this FAR's distance
 
@@ -70,6 +71,7 @@ class Trace:
     unreadable: int
     sightings: list[Sighting]  # ranked by distance
     visits: list[Visit]  # in time order
+    notes: list[str] = field(default_factory=list)  # what the reader should know about the store itself
 
 
 def query_codes(texts: list[str]) -> list[facehash.FaceHash]:
@@ -132,7 +134,16 @@ def run(
         unreadable=search.unreadable,
         sightings=sightings,
         visits=visits,
+        notes=store_notes(store),
     )
+
+
+def store_notes(store: Store) -> list[str]:
+    """A damaged count in the store is unknown: said, not taken as 0 in silence, and never a crash."""
+    if stored_count(store, "unreadable_rows") is None:
+        said = store.meta("unreadable_rows")
+        return [f"the store's count of rows it could not read ({said!r}) is not a number: those rows are unknown"]
+    return []
 
 
 def _ms(moment: datetime.datetime) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge.core.errors import StoreError
+from edge.tracer.store.counts import stored_count
 from edge.tracer.store.protocol import Search, Store
 from edge.tracer.store.schema import TABLES
 from edge.tracer.store.urls import redacted
@@ -69,7 +70,7 @@ class PostgresStore(Store):
                 "AS s WHERE d <= %s ORDER BY d, id",
                 [*map(self.code_param, codes), *params, max_distance],
             ).fetchall()
-            stored = int(self.meta("unreadable_rows", "0"))
+            stored = stored_count(self, "unreadable_rows") or 0
         finally:
             self.db.rollback()  # end the read transaction psycopg opened
         return Search([(int(i), int(d)) for i, d in hits], searched - unreadable, unreadable + stored)
