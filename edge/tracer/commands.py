@@ -145,7 +145,7 @@ def trace_person(args, out=sys.stdout) -> int:
     from edge.tracer import report, store
     from edge.tracer.trace import run
 
-    db = store.open_store(args.db, create=False)
+    db = store.open_store(args.db, create=False, read_only=True)
     try:
         result = run(
             db,

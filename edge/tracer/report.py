@@ -8,10 +8,38 @@ import io
 import json
 
 from edge.core.spans import span, when
-from edge.tracer.trace import Trace, Visit
+from edge.tracer.trace import Contact, Trace, Visit
 
 SIGHTING_COLOUR = "#d62728"  # the traced person (tests look for these colours in a screenshot)
 CONTACT_COLOUR = "#1f77b4"
+LISTED = 50  # contacts listed per visit, the nearest in time; the rest are counted (a flood lists thousands)
+
+
+def listed(v: Visit) -> list[Contact]:
+    """The LISTED contacts of a visit nearest in time to a sighting, in the visit's order."""
+    if len(v.contacts) <= LISTED:
+        return v.contacts
+    nearest = sorted(range(len(v.contacts)), key=lambda i: (abs(v.contacts[i].gap_ms), i))[:LISTED]
+    return [v.contacts[i] for i in sorted(nearest)]
+
+
+def more(v: Visit) -> str:
+    """What is not listed, in words ('' if everything is)."""
+    left = v.contacts[LISTED:] if len(v.contacts) > LISTED else []
+    if not left:
+        return ""
+    rows = sum(len(c.rows) for c in v.contacts) - sum(len(c.rows) for c in listed(v))
+    return f"… and {len(left):,} more contact(s) ({rows:,} rows) farther in time: the {LISTED} nearest are listed"
+
+
+def flooding(v: Visit) -> str:
+    if v.flooding is None:
+        return ""
+    device, rows, total = v.flooding
+    return (
+        f"unit {v.site}/{v.checkpoint}/{device} supplied {rows:,} of the {total:,} rows around this visit: "
+        "it may be flooding the checkpoint with made-up FaceHashes"
+    )
 
 
 def short(code: str) -> str:
@@ -43,6 +71,10 @@ def header(t: Trace) -> list[str]:
     )
     if t.unreadable:
         lines.append(f"{t.unreadable} stored row(s) could not be read (an older version's) and were skipped")
+    lines += [f"Note: {note}" for note in t.notes]
+    floods = sorted({f"{v.site}/{v.checkpoint}/{v.flooding[0]}" for v in t.visits if v.flooding})
+    if floods:
+        lines.append(f"Warning: {', '.join(floods)} supplied most rows around a visit: see the visits below")
     return lines
 
 
@@ -60,17 +92,21 @@ def table(t: Trace) -> str:
     for v in t.visits:
         out.append(
             f"{v.site}/{v.checkpoint}  {when(v.first_ms)} – {when(v.last_ms, '%H:%M:%S')} UTC: "
-            f"{len(v.sightings)} sighting(s), {len(v.contacts)} contact(s)"
+            f"{len(v.sightings)} sighting(s), {len(v.contacts):,} contact(s)"
         )
+        if v.flooding:
+            out.append(f"    {flooding(v)}")
         if v.contacts:
             out.append(f"    {'first seen':<19}  {'last seen':<8}  {'times':>5}  {'nearest gap':>11}  FaceHash")
-        for c in v.contacts:
+        for c in listed(v):
             out.append(
                 f"    {when(c.first_ms):<19}  {when(c.last_ms, '%H:%M:%S'):<8}  {len(c.rows):>5}  "
                 f"{c.gap_ms / 60000:>+7.1f} min  {short(c.rows[0].code_text)}"
             )
+        if more(v):
+            out.append(f"    {more(v)}")
     contacts = sum(len(v.contacts) for v in t.visits)
-    out.append(f"{len(t.sightings)} sighting(s) in {len(t.visits)} visit(s); {contacts} contact(s)")
+    out.append(f"{len(t.sightings)} sighting(s) in {len(t.visits)} visit(s); {contacts:,} contact(s)")
     return "\n".join(out) + "\n"
 
 
@@ -90,6 +126,7 @@ def as_dict(t: Trace) -> dict:
             "capped": p.capped,
         },
         "unreadable_rows": t.unreadable,
+        "notes": t.notes,
         "sightings": [
             {
                 "rank": rank,
@@ -111,6 +148,11 @@ def as_dict(t: Trace) -> dict:
                 "first": when(v.first_ms),
                 "last": when(v.last_ms),
                 "sightings": len(v.sightings),
+                "contacts_total": len(v.contacts),
+                "contacts_not_listed": len(v.contacts) - len(listed(v)),
+                "flooding_unit": (
+                    {"device": v.flooding[0], "rows": v.flooding[1], "of_rows": v.flooding[2]} if v.flooding else None
+                ),
                 "contacts": [
                     {
                         "facehash": c.rows[0].code_text,
@@ -119,7 +161,7 @@ def as_dict(t: Trace) -> dict:
                         "times": len(c.rows),
                         "nearest_gap_s": c.gap_ms / 1000,
                     }
-                    for c in v.contacts
+                    for c in listed(v)
                 ],
             }
             for v in t.visits
@@ -134,16 +176,21 @@ def as_json(t: Trace) -> str:
 def as_csv(t: Trace) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    head = ["kind", "site", "checkpoint", "first", "last", "times", "distance", "gap_s", "clock", "facehash"]
+    head = ["kind", "site", "checkpoint", "first", "last", "times", "distance", "gap_s", "clock", "facehash", "note"]
     writer.writerow(head)
     for s in t.sightings:
         r = s.row
         row = ["sighting", r.site, r.checkpoint, when(r.started_ms), when(r.ended_ms), 1]
         writer.writerow([*row, round(s.distance / r.bits, 4), "", r.clock or "", r.code_text])
     for v in t.visits:
-        for c in v.contacts:
+        for c in listed(v):
             row = ["contact", v.site, v.checkpoint, when(c.first_ms), when(c.last_ms), len(c.rows)]
             writer.writerow([*row, "", c.gap_ms / 1000, c.rows[0].clock or "", c.rows[0].code_text])
+        cells = [v.site, v.checkpoint, when(v.first_ms), when(v.last_ms)]
+        if more(v):
+            writer.writerow(["contacts_not_listed", *cells, len(v.contacts) - len(listed(v)), "", "", "", "", more(v)])
+        if v.flooding:
+            writer.writerow(["flooding_unit", *cells, v.flooding[1], "", "", "", "", flooding(v)])
     return buffer.getvalue()
 
 
@@ -159,7 +206,8 @@ def _lane_svg(v: Visit, stride_ms: int) -> str:
     def x(ms: int) -> float:
         return LEFT + (ms - start) * scale
 
-    height = 46 + LANE * max(len(v.contacts), 1)
+    contacts = listed(v)
+    height = 46 + LANE * max(len(contacts), 1)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" role="img">',
         f'<rect x="{x(v.first_ms - stride_ms):.1f}" y="4" width="{(end - start) * scale:.1f}" height="{height - 8}" '
@@ -176,7 +224,7 @@ def _lane_svg(v: Visit, stride_ms: int) -> str:
             f"<title>sighting {html.escape(when(s.row.started_ms))}, distance "
             f"{s.distance / s.row.bits:.3f}</title></polygon>"
         )
-    for i, c in enumerate(v.contacts):
+    for i, c in enumerate(contacts):
         y = 34 + i * LANE
         x0, x1 = x(c.first_ms), max(x(c.last_ms), x(c.first_ms) + 6)
         label = html.escape(f"contact {i + 1} · {len(c.rows)}×")
@@ -207,7 +255,9 @@ def as_html(t: Trace) -> str:
     )
     for (site, checkpoint), visits in places.items():
         body.append(f"<h3>{html.escape(site)}/{html.escape(checkpoint)}</h3>")
-        body += [_lane_svg(v, t.stride_ms) for v in visits]
+        for v in visits:
+            body += [f"<p>{html.escape(said)}</p>" for said in (flooding(v), more(v)) if said]
+            body.append(_lane_svg(v, t.stride_ms))
     if not places:
         body.append("<p>No sightings in this window.</p>")
     style = "body{font-family:sans-serif;margin:16px}td,th{padding:2px 10px;text-align:left}svg{display:block}"

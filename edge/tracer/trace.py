@@ -8,15 +8,22 @@ within the stride before or after a sighting of the visit, grouped into one line
 
 from __future__ import annotations
 
+import collections
 import datetime
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from edge.core import facehash
 from edge.core.errors import TraceError
-from edge.tracer import operating_point
+from edge.tracer import grouping, operating_point
 from edge.tracer.store import Row, Store
+from edge.tracer.store.counts import stored_count
 
 CONTACT_LINK_FAR = 1e-5  # two rows of a visit are one contact person within this FAR's distance
+# One unit that supplied more than this share of a visit's rows, and at least FLOOD_ROWS of them, is named:
+# a unit sending many made-up FaceHashes would bury the real contacts (issue 19).
+FLOOD_SHARE, FLOOD_ROWS = 0.5, 1000
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class Visit:
     checkpoint: str
     sightings: list[Sighting]
     contacts: list[Contact] = field(default_factory=list)
+    flooding: tuple[str, int, int] | None = None  # a unit that supplied most rows: (device, its rows, all rows)
 
     @property
     def first_ms(self) -> int:
@@ -70,6 +78,7 @@ class Trace:
     unreadable: int
     sightings: list[Sighting]  # ranked by distance
     visits: list[Visit]  # in time order
+    notes: list[str] = field(default_factory=list)  # what the reader should know about the store itself
 
 
 def query_codes(texts: list[str]) -> list[facehash.FaceHash]:
@@ -119,7 +128,9 @@ def run(
         around = store.around(
             key_id, visit.site, visit.checkpoint, visit.first_ms - stride_ms, visit.last_ms + stride_ms
         )
-        visit.contacts = _contacts(visit, [r for r in around if r.id not in seen and r.bits == bits], link)
+        rows = [r for r in around if r.id not in seen and r.bits == bits]
+        visit.contacts = _contacts(visit, rows, link)
+        visit.flooding = _flooding(rows)
     return Trace(
         codes=[str(c) for c in codes],
         key_id=key_id,
@@ -132,7 +143,16 @@ def run(
         unreadable=search.unreadable,
         sightings=sightings,
         visits=visits,
+        notes=store_notes(store),
     )
+
+
+def store_notes(store: Store) -> list[str]:
+    """A damaged count in the store is unknown: said, not taken as 0 in silence, and never a crash."""
+    if stored_count(store, "unreadable_rows") is None:
+        said = store.meta("unreadable_rows")
+        return [f"the store's count of rows it could not read ({said!r}) is not a number: those rows are unknown"]
+    return []
 
 
 def _ms(moment: datetime.datetime) -> int:
@@ -153,6 +173,13 @@ def _visits(sightings: list[Sighting], stride_ms: int) -> list[Visit]:
     return visits
 
 
+def _flooding(rows: list[Row]) -> tuple[str, int, int] | None:
+    if len(rows) < FLOOD_ROWS:
+        return None
+    device, count = collections.Counter(r.device for r in rows).most_common(1)[0]
+    return (device, count, len(rows)) if count >= FLOOD_ROWS and count > FLOOD_SHARE * len(rows) else None
+
+
 def gap_ms(row: Row, other: Row) -> int:
     """Time from `other` to `row`: negative if `row` ends before `other` starts, 0 if they overlap."""
     if row.ended_ms < other.started_ms:
@@ -163,18 +190,32 @@ def gap_ms(row: Row, other: Row) -> int:
 
 
 def _contacts(visit: Visit, rows: list[Row], link: int) -> list[Contact]:
-    """One contact per person: each row joins the first contact whose first row is within `link` bits."""
+    """One contact per person: each row joins the first contact whose first row is within `link` bits
+    (grouping.py finds them without comparing every row with every contact)."""
+    if not rows:
+        return []
+    codes = np.frombuffer(b"".join(r.code for r in rows), np.uint8).reshape(len(rows), -1)
     contacts: list[Contact] = []
-    for row in rows:
-        gap = min((gap_ms(row, s.row) for s in visit.sightings), key=abs)
-        for contact in contacts:
-            if bits_apart(contact.rows[0].code, row.code) <= link:
-                contact.rows.append(row)
-                contact.gap_ms = min(contact.gap_ms, gap, key=abs)
-                break
-        else:
+    for row, number, gap in zip(rows, grouping.groups(codes, link).tolist(), _gaps(visit, rows), strict=True):
+        if number == len(contacts):
             contacts.append(Contact([row], gap))
+        else:
+            contact = contacts[number]
+            contact.rows.append(row)
+            contact.gap_ms = min(contact.gap_ms, gap, key=abs)
     return contacts
+
+
+def _gaps(visit: Visit, rows: list[Row]) -> list[int]:
+    """Each row's gap_ms from the nearest sighting of the visit (the first such sighting on a tie)."""
+    started = np.array([r.started_ms for r in rows], np.int64)
+    ended = np.array([r.ended_ms for r in rows], np.int64)
+    each = [
+        np.where(ended < s.row.started_ms, ended - s.row.started_ms, np.maximum(started - s.row.ended_ms, 0))
+        for s in visit.sightings
+    ]
+    gaps = np.stack(each)
+    return gaps[np.abs(gaps).argmin(0), np.arange(len(rows))].tolist()
 
 
 def bits_apart(a: bytes, b: bytes) -> int:

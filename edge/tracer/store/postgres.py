@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge.core.errors import StoreError
+from edge.tracer.store.counts import stored_count
 from edge.tracer.store.protocol import Search, Store
 from edge.tracer.store.schema import TABLES
 from edge.tracer.store.urls import redacted
@@ -12,7 +13,7 @@ class PostgresStore(Store):
     mark = "%s"
     kind = "postgresql"
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, read_only: bool = False):
         super().__init__()
         try:
             import psycopg
@@ -22,6 +23,9 @@ class PostgresStore(Store):
             self.db = psycopg.connect(url)
         except psycopg.Error as e:
             raise StoreError(f"cannot connect to the database {redacted(url)}: {e}") from None
+        if read_only:  # every transaction of this session is read-only; committed, so no rollback undoes it
+            self.db.execute("SET default_transaction_read_only = on")
+            self.db.commit()
 
     def lock_schema(self) -> None:
         self.execute("SELECT pg_advisory_xact_lock(7431027)")  # any fixed number: one lock for our schema
@@ -66,7 +70,7 @@ class PostgresStore(Store):
                 "AS s WHERE d <= %s ORDER BY d, id",
                 [*map(self.code_param, codes), *params, max_distance],
             ).fetchall()
-            stored = int(self.meta("unreadable_rows", "0"))
+            stored = stored_count(self, "unreadable_rows") or 0
         finally:
             self.db.rollback()  # end the read transaction psycopg opened
         return Search([(int(i), int(d)) for i, d in hits], searched - unreadable, unreadable + stored)

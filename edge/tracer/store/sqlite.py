@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
 
 from edge.core.errors import StoreError
+from edge.tracer.store.counts import stored_count
 from edge.tracer.store.protocol import Search, Store
 from edge.tracer.store.schema import TABLES
 
@@ -37,9 +39,13 @@ def hamming(codes: np.ndarray, queries: list[bytes]) -> np.ndarray:
 class SqliteStore(Store):
     kind = "sqlite"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, read_only: bool = False):
         super().__init__()
         try:
+            if read_only:  # a URI, so that mode=ro holds; quoted, so that a '?' or '#' in the path stays in it
+                self.db = sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode=ro", uri=True, timeout=30)
+                self.db.execute("PRAGMA query_only = ON")
+                return
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, timeout=30)
             self.db.execute("PRAGMA journal_mode = WAL")
@@ -87,7 +93,8 @@ class SqliteStore(Store):
             good = [r for r in rows if isinstance(r[2], bytes) and len(r[2]) * 8 == bits]
             self.write_segment(key_id, bits, rows[0][0], rows[-1][0], good)
             if len(good) < len(rows):
-                self.set_meta("unreadable_rows", str(int(self.meta("unreadable_rows", "0")) + len(rows) - len(good)))
+                known = stored_count(self, "unreadable_rows") or 0  # a damaged count starts again
+                self.set_meta("unreadable_rows", str(known + len(rows) - len(good)))
         return True
 
     def write_segment(self, key_id: str, bits: int, first: int, last: int, rows: list) -> None:
@@ -119,9 +126,12 @@ class SqliteStore(Store):
             (cutoff_ms,),
         ).fetchall()
         for segment_id, key_id, bits, first, last, ids, times, codes in old:
+            arrays = segment_arrays(ids, times, codes, bits)
+            if arrays is None:  # unreadable: left as it is (a trace counts it) until all its rows are gone
+                self.execute("DELETE FROM segments WHERE id = ? AND max_ms < ?", (segment_id, cutoff_ms))
+                continue
             self.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
-            ids, times = np.frombuffer(ids, np.int64), np.frombuffer(times, np.int64)
-            codes = np.frombuffer(codes, np.uint8).reshape(len(ids), bits // 8)
+            ids, times, codes = arrays
             keep = times >= cutoff_ms
             if keep.any():  # an emptied segment just goes: its rows are gone from persons too
                 rows = list(zip(ids[keep].tolist(), times[keep].tolist(), map(bytes, codes[keep]), strict=True))
@@ -133,13 +143,18 @@ class SqliteStore(Store):
         self.db.execute("BEGIN")  # one snapshot: a segment sealed meanwhile is not read twice
         try:
             segments = self.execute(
-                "SELECT ids, times, codes FROM segments WHERE key_id = ? AND bits = ? AND max_ms >= ? AND min_ms <= ?",
+                "SELECT ids, times, codes, rows FROM segments "
+                "WHERE key_id = ? AND bits = ? AND max_ms >= ? AND min_ms <= ?",
                 (key_id, bits, start_ms, end_ms),
             )
-            for ids, times, blob in segments:
-                ids, times = np.frombuffer(ids, np.int64), np.frombuffer(times, np.int64)
+            for ids, times, blob, count in segments:
+                arrays = segment_arrays(ids, times, blob, bits)
+                if arrays is None:  # skipped, and counted by what the segment says it holds
+                    unreadable += count if isinstance(count, int) and count > 0 else 0
+                    continue
+                ids, times, block = arrays
                 inside = (times >= start_ms) & (times <= end_ms)
-                block = np.frombuffer(blob, np.uint8).reshape(len(ids), bits // 8)[inside]
+                block = block[inside]
                 searched += len(block)
                 hits += self.matches(ids[inside], hamming(block, codes), max_distance)
             tail = self.execute(
@@ -148,7 +163,7 @@ class SqliteStore(Store):
                 (key_id, bits, self.sealed_up_to(key_id, bits), start_ms, end_ms),
             ).fetchall()
             good = [(i, c) for i, c in tail if isinstance(c, bytes) and len(c) * 8 == bits]
-            unreadable += len(tail) - len(good) + int(self.meta("unreadable_rows", "0"))
+            unreadable += len(tail) - len(good) + (stored_count(self, "unreadable_rows") or 0)
             searched += len(good)
             if good:
                 block = np.frombuffer(b"".join(c for _, c in good), np.uint8).reshape(len(good), bits // 8)
@@ -161,6 +176,18 @@ class SqliteStore(Store):
     def matches(ids: np.ndarray, distances: np.ndarray, max_distance: int) -> list[tuple[int, int]]:
         within = distances <= max_distance
         return list(zip(ids[within].tolist(), distances[within].tolist(), strict=True))
+
+
+def segment_arrays(ids, times, codes, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A sealed segment's ids, times and codes (N × bytes), or None if its blobs do not agree (a damaged
+    or foreign file): a search skips it rather than fail."""
+    if not all(isinstance(b, bytes) for b in (ids, times, codes)) or bits <= 0 or bits % 8:
+        return None
+    rows = len(ids) // 8
+    if len(ids) % 8 or len(times) != len(ids) or len(codes) != rows * (bits // 8):
+        return None
+    block = np.frombuffer(codes, np.uint8).reshape(rows, bits // 8)
+    return np.frombuffer(ids, np.int64), np.frombuffer(times, np.int64), block
 
 
 SEGMENTS = """
