@@ -85,7 +85,9 @@ def main() -> None:
                     trace, env=env, cwd=args.code, capture_output=True, text=True, timeout=args.trace_timeout
                 )
                 result = json.loads(done.stdout)
-                contacts = sum(len(v["contacts"]) + v.get("more_contacts", 0) for v in result["visits"])
+                contacts = sum(
+                    v.get("contacts_total", len(v["contacts"])) for v in result["visits"]
+                )  # older: all listed
                 shown = sum(len(v["contacts"]) for v in result["visits"])
                 print(
                     f"trace of the person: {time.monotonic() - started:.2f} s, {contacts:,} contact(s) "
