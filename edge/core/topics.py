@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# What a site, checkpoint or device may be called (the config and the event schema say the same): a topic
+# that names anything else is no unit's, so its text never reaches a log line, a screen or a store as a name.
+UNIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -40,11 +45,12 @@ def events_filter(prefix: str, share: str | None = None) -> str:
 
 
 def unit_of(topic: str, prefix: str) -> tuple[str, str, str, str] | None:
-    """(site, checkpoint, device, kind) of a unit's topic under `prefix`, or None for any other topic."""
+    """(site, checkpoint, device, kind) of a unit's topic under `prefix`, or None for any other topic
+    (one whose site, checkpoint or device is not a unit's name among them)."""
     if not topic.startswith(prefix + "/"):
         return None
     parts = topic[len(prefix) + 1 :].split("/")
-    if len(parts) != 4:
+    if len(parts) != 4 or not all(UNIT_NAME.fullmatch(name) for name in parts[:3]):
         return None
     site, checkpoint, device, kind = parts
     return site, checkpoint, device, kind

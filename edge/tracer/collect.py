@@ -31,7 +31,7 @@ from edge.core.broker import BrokerConfig
 from edge.core.errors import EX_CONFIG, TraceonError
 from edge.core.spans import span, when
 from edge.tracer import intake
-from edge.tracer.limits import DAY_MS, Limits, Meter, started_ms
+from edge.tracer.limits import DAY_MS, Limits, Meter, remember, started_ms
 from edge.tracer.store import CONFLICT, REPEATED, STORED, Held, Store, StoreError, open_store, redacted
 
 MAX_BATCH = 100  # messages per transaction; also the most the broker may have in flight to us
@@ -63,6 +63,16 @@ class Delivery:
     payload: bytes
 
 
+@dataclass
+class UnitAside:
+    """What one unit has had set aside: for its cap, and its line now and then."""
+
+    bytes: int  # payloads it has in the store's held table
+    events: int = 0  # set aside (or dropped) by this run
+    told: int = 0  # of which the log has told
+    told_at: float = -1e9
+
+
 def default_client_id(share: str | None) -> str:
     return f"traceon-collect-{socket.gethostname()}" + (f"-{share}" if share else "")
 
@@ -83,8 +93,7 @@ class Collector:
         self.generation = 0
         self.counts = {STORED: 0, REPEATED: 0, CONFLICT: 0, "refused": 0, "set aside": 0, "dropped": 0}
         self.meter = Meter(options.limits)
-        self.held_by_unit: dict[tuple[str, str, str], list[int]] = {}  # unit → [set aside, told, bytes held]
-        self.told_at: dict[tuple[str, str, str], float] = {}
+        self.held_by_unit: dict[tuple[str, str, str], UnitAside] = {}
         self.exit_code = 0
         self.store: Store | None = None
         self.link = broker.LinkWatch(settings)  # an unreachable broker is said once per outage
@@ -299,30 +308,24 @@ class Collector:
 
     def _keep(self, held: Held) -> bool:
         """Whether there is room to set this event aside (each unit has a cap); one line per unit now and then."""
-        state = self.held_by_unit.get(held.unit)
-        if state is None:
-            state = self.held_by_unit[held.unit] = [0, 0, self.store.held_bytes(held.unit)]
-        room = state[2] + len(held.payload) <= self.options.limits.held_mb_per_unit * 2**20
-        state[0] += 1
+        state = remember(self.held_by_unit, held.unit, lambda: UnitAside(self.store.held_bytes(held.unit)))
+        room = state.bytes + len(held.payload) <= self.options.limits.held_mb_per_unit * 2**20
+        state.events += 1
         if room:
-            state[2] += len(held.payload)
+            state.bytes += len(held.payload)
             self.counts["set aside"] += 1
         else:
             self.counts["dropped"] += 1
         now = time.monotonic()
-        if now - self.told_at.get(held.unit, -1e9) >= 10 or not room:
-            since = state[0] - state[1]
+        if now - state.told_at >= 10 or not room:
+            since = state.events - state.told
             more = f" ({since - 1:,} more since the last line)" if since > 1 else ""
-            what = (
-                "set aside"
-                if room
-                else f"dropped (its {self.options.limits.held_mb_per_unit} MB of set-aside events are full)"
-            )
+            full = f"dropped (its {self.options.limits.held_mb_per_unit} MB of set-aside events are full)"
             self.say(
-                f"{what} an event from {safe(held.unit_text)}, #{state[0]:,} from it{more}: {held.reason}; "
-                "see `traceon-edge held`"
+                f"{'set aside' if room else full} an event from {safe(held.unit_text)}, #{state.events:,} from it"
+                f"{more}: {held.reason}; see `traceon-edge held`"
             )
-            self.told_at[held.unit], state[1] = now, state[0]
+            state.told_at, state.told = now, state.events
         return room
 
     def _refused(self, delivery: Delivery, reason: str) -> None:

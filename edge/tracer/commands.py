@@ -67,6 +67,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"set aside a unit's events beyond this many person rows a day (default {limits.rows_per_day:,})",
     )
+    collect.add_argument(
+        "--unit-held-mb",
+        type=positive_int,
+        default=limits.held_mb_per_unit,
+        metavar="MB",
+        help=f"keep at most this much of one unit's set-aside events; beyond it they are dropped, counted "
+        f"(default {limits.held_mb_per_unit})",
+    )
     collect.set_defaults(handler=collect_events)
 
     held = commands.add_parser(
@@ -136,7 +144,12 @@ def collect_events(args) -> int:
         session_expiry_s=int(expiry.total_seconds()),
         retention_s=int(retention.total_seconds()),
         retention_text=args.retention,
-        limits=Limits(max_persons=args.max_persons, spacing_s=args.unit_spacing, rows_per_day=args.unit_rows_per_day),
+        limits=Limits(
+            max_persons=args.max_persons,
+            spacing_s=args.unit_spacing,
+            rows_per_day=args.unit_rows_per_day,
+            held_mb_per_unit=args.unit_held_mb,
+        ),
     )
     return Collector(broker.from_options(args), options).run()
 

@@ -63,7 +63,7 @@ def receive(topic: str, payload: bytes, prefix: str) -> tuple[tuple[str, str, st
     """The cheap checks: the unit the topic names, the size, strict JSON. The body is not checked yet."""
     unit = topics.unit_of(topic, prefix)
     if unit is None or unit[3] != "events":
-        raise Refused(f"not an events topic under {prefix}/")
+        raise Refused(f"not a unit's events topic ({prefix}/<site>/<checkpoint>/<device>/events, each a unit's name)")
     if len(payload) > MAX_BYTES:
         raise Refused(f"{len(payload):,} bytes, more than the {MAX_BYTES:,} an event may have")
     return (unit[0], unit[1], unit[2]), parse(payload)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from edge.core import events
 
 DAY_MS = 86_400_000
+MAX_UNITS = 10_000  # units whose state is kept: anyone on an open broker can invent names by the million
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", re.ASCII)
 
 
@@ -64,9 +65,7 @@ class Meter:
         started = started_ms(body)
         if started is None:
             return None  # the schema check refuses it
-        bucket = self.buckets.get(unit)
-        if bucket is None:
-            bucket = self.buckets[unit] = Bucket(float(self.limits.bucket), started)
+        bucket = remember(self.buckets, unit, lambda: Bucket(float(self.limits.bucket), started))
         refill = max(0, started - bucket.last_ms) / (self.limits.spacing_s * 1000)
         bucket.tokens = min(float(self.limits.bucket), bucket.tokens + refill)
         bucket.last_ms = max(bucket.last_ms, started)
@@ -85,8 +84,7 @@ class Meter:
         """Why these rows would take the unit past its daily quota, or None (and they are counted).
         `stored_rows(unit, day_start_ms)` reads the count from the store the first time a day is met."""
         key = self.day_key(unit, started)
-        if key not in self.rows:
-            self.rows[key] = stored_rows(unit, key[1] * DAY_MS)
+        remember(self.rows, key, lambda: stored_rows(unit, key[1] * DAY_MS))
         if self.rows[key] + persons > self.limits.rows_per_day:
             return f"quota: more than {self.limits.rows_per_day:,} person rows from this unit on one day"
         self.rows[key] += persons
@@ -95,6 +93,16 @@ class Meter:
     def forget_days_before(self, cutoff_ms: int) -> None:
         for key in [k for k in self.rows if k[1] * DAY_MS + DAY_MS < cutoff_ms]:
             del self.rows[key]
+
+
+def remember(states: dict, key, make):
+    """`states[key]`, made if new, as the most recently used; the least recently used goes beyond MAX_UNITS
+    (it starts afresh if heard again: a full bucket, its day's rows read back from the store)."""
+    value = states.pop(key) if key in states else make()
+    states[key] = value
+    if len(states) > MAX_UNITS:
+        del states[next(iter(states))]
+    return value
 
 
 def started_ms(body: dict) -> int | None:

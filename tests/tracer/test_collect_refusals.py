@@ -75,7 +75,7 @@ def hostile(codes: dict) -> tuple[list[tuple[str, str, bytes, str]], dict]:
             "topic with a forged log line",
             "traceon/campus/door\u2028FORGED refused 0/unit-1/events",
             variant(),
-            "another unit than the topic",
+            "not a unit's events topic",
         ),
         ("older than the retention", door, json.dumps(stale).encode(), "older than the retention"),
         (

@@ -19,6 +19,7 @@ from support.wait import wait_until
 
 from edge.core import facehash
 from edge.tracer import intake, store, trace
+from edge.tracer.limits import MAX_UNITS, Limits, Meter
 
 DOOR = "traceon/campus/door/unit-1/events"
 
@@ -140,6 +141,40 @@ def test_cadence_and_daily_quota_set_aside_the_excess_which_an_operator_releases
     assert dropped.returncode == 0 and "dropped 21 held event(s)" in dropped.stdout
     assert held(url) == {}
     assert "no event is held" in cli("held", "--db", url).stdout
+
+
+def test_one_units_set_aside_events_are_capped_so_that_its_flood_cannot_fill_the_disk(tmp_path, broker):
+    url = str(tmp_path / "c.sqlite")
+    collector = Collector(broker.port, url, "collector-1", "--unit-held-mb", "1")
+    collector.wait_for("collecting")
+    attacker = publisher(broker.port)
+    try:
+        sent = flood(attacker, "traceon", ("campus", "door", "unit-9"), KEY.id, T0, 100, 100)
+        collector.wait_for("#100 from it")  # past the cap, each drop is told
+    finally:
+        attacker.disconnect()
+        attacker.loop_stop()
+        said = collector.stop()
+    db = store.open_store(url)
+    try:
+        kept = db.held_bytes(("campus", "door", "unit-9"))
+        (count,) = held(url).values()
+    finally:
+        db.close()
+    assert kept <= 2**20 < sent and 0 < count < 100
+    assert f"set aside {count}, dropped {100 - count} over the set-aside cap" in said
+    assert "dropped (its 1 MB of set-aside events are full) an event from campus/door/unit-9" in said
+
+
+def test_the_limits_remember_a_bounded_number_of_units():
+    meter = Meter(Limits())
+    body = {"started_at": "2026-01-01T00:00:00.000Z", "persons": []}
+    for i in range(MAX_UNITS + 500):
+        assert meter.quick(("campus", "door", f"unit-{i}"), body) is None
+        meter.over_quota(("campus", "door", f"unit-{i}"), 0, 1, lambda unit, day: 0)
+    assert len(meter.buckets) == MAX_UNITS and len(meter.rows) == MAX_UNITS
+    assert ("campus", "door", f"unit-{MAX_UNITS + 499}") in meter.buckets  # the newest stay
+    assert ("campus", "door", "unit-0") not in meter.buckets
 
 
 def test_a_store_of_schema_2_moves_its_events_from_the_future_aside_when_upgraded(tmp_path, codes):
