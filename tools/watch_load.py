@@ -35,14 +35,15 @@ def publish(port: int, messages: Iterable[tuple[str, bytes]], qos: int = 0, reta
 class Watcher:
     """`traceon-edge watch` as a process: on a pseudo-terminal (screen mode) or into a pipe (a line per change)."""
 
-    def __init__(self, port: int, screen: bool, env: dict | None = None):
+    def __init__(self, port: int, screen: bool, env: dict | None = None, cwd: str | None = None):
+        """`cwd`: where it runs (python -m looks there first for the edge package)."""
         command = [sys.executable, "-m", "edge.cli", "watch", "--broker", f"127.0.0.1:{port}"]
         if screen:
             self._fd, terminal = pty.openpty()
-            self.process = subprocess.Popen(command, stdout=terminal, env=env, stderr=subprocess.PIPE)
+            self.process = subprocess.Popen(command, stdout=terminal, env=env, cwd=cwd, stderr=subprocess.PIPE)
             os.close(terminal)
         else:
-            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, stderr=subprocess.PIPE)
+            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, cwd=cwd, stderr=subprocess.PIPE)
             self._fd = self.process.stdout.fileno()
         self.output = bytearray()
         self._lock = threading.Lock()
