@@ -38,6 +38,33 @@ def validate(message: dict, name: str = "event") -> dict:
     return message
 
 
+def problem(message, name: str = "event") -> str | None:
+    """None if `message` matches edge/<name>.schema.json, else which field breaks which rule, in a few words
+    that never quote the message (it may be hostile or huge): for people reading untrusted input."""
+    error = jsonschema.exceptions.best_match(validator(name).iter_errors(message))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "the message"
+    rule, limit = error.validator, error.validator_value
+    if rule == "required":
+        missing = [k for k in limit if isinstance(error.instance, dict) and k not in error.instance]
+        return f"{where}: {missing[0] if missing else 'a field'} is missing"
+    if rule == "type":
+        return f"{where}: must be {' or '.join(limit) if isinstance(limit, list) else limit}"
+    if rule == "enum":
+        return f"{where}: must be one of {', '.join(map(str, limit))}"[:160]
+    rules = {
+        "additionalProperties": "holds a field the schema does not allow",
+        "maxLength": f"is longer than {limit} characters",
+        "pattern": "is not in the expected form",
+        "format": f"is not a valid {limit}",
+        "oneOf": "matches none of the forms allowed",
+        "minimum": f"is below {limit}",
+        "maximum": f"is above {limit}",
+    }
+    return f"{where}: {rules.get(rule, f'breaks the rule {rule} {limit}'[:80])}"
+
+
 def utc(timestamp: float) -> str:
     moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

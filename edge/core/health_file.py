@@ -7,16 +7,60 @@ read its own topics, and a second login would take its client id.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import logging
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+
+log = logging.getLogger("traceon-edge")
 
 
 def path_beside(outbox_path: Path) -> Path:
     """Where the daemon keeps its latest health report, beside its outbox: `status` and `install-config`
     read it there, with no broker account (on a locked-down broker a unit cannot read its own topics)."""
     return outbox_path.with_name(f"{outbox_path.stem}.health.json")
+
+
+def mark_beside(outbox_path: Path) -> Path:
+    """The file the daemon holds a lock on while it runs: `status` tells a running daemon that cannot write
+    its health report (a read-only folder, a full disk) from one that has stopped."""
+    return outbox_path.with_name(f"{outbox_path.stem}.running")
+
+
+@contextlib.contextmanager
+def running_mark(outbox_path: Path) -> Iterator[None]:
+    """Hold a shared lock on the mark while the block runs (the kernel drops it if the process dies). Made
+    at start, so a folder that turns read-only later still has it; if it cannot be had, the daemon runs on."""
+    path = mark_beside(outbox_path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        log.warning("cannot make %s (%s): status will not tell this daemon runs if its health report stops", path, e)
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def running(outbox_path: Path) -> int | None:
+    """The user id the running daemon's mark belongs to, if a daemon holds it now; else None."""
+    try:
+        fd = os.open(mark_beside(outbox_path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.fstat(fd).st_uid
+    finally:
+        os.close(fd)
+    return None
 
 
 def write(path: Path, report: dict) -> None:

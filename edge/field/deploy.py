@@ -60,7 +60,7 @@ class Options:
 @dataclass
 class Outcome:
     target: Target
-    result: str  # applied, unchanged, dry-run, refused, rolled-back, failed, unreachable
+    result: str  # applied, unchanged, dry-run, unconfirmed, refused, rolled-back, failed, unreachable
     message: str = ""
     fingerprint: str | None = None
     running: str | None = None
@@ -212,7 +212,8 @@ def summary(outcomes: list[Outcome]) -> str:
     width = max(len(o.target.name) for o in outcomes) + 2
     lines = [f"{'unit':<{width}}{'result':<13}{'config':<23}message"]
     for o in outcomes:
-        shown = o.fingerprint if o.result in GOOD else (f"{o.running} kept" if o.running else "-")
+        live = o.result in GOOD or o.result == "unconfirmed"  # unconfirmed: the new file is in place
+        shown = o.fingerprint if live else (f"{o.running} kept" if o.running else "-")
         lines.append(f"{o.target.name:<{width}}{o.result:<13}{shown or '-':<23}{o.message}")
     good = sum(o.result in GOOD for o in outcomes)
     lines.append(f"{good} of {len(outcomes)} unit(s) OK")

@@ -4,7 +4,9 @@ One transaction per call, finished on the unit even if the SSH connection drops 
 broken pipes are ignored): take exactly the announced bytes and checksum (a cut copy changes nothing),
 validate with this unit's own version, keep the live file as `<live>.previous`, swap atomically, reload,
 and wait until the daemon's health reports the new fingerprint — otherwise put the previous file back,
-reload again and confirm it. Progress and the outcome are JSON lines on stdout for `deploy` to read.
+reload again and confirm it. A daemon that runs but cannot write its health file cannot confirm anything:
+then the new file stays, and the outcome says it is unconfirmed and why. Progress and the outcome are
+JSON lines on stdout for `deploy` to read.
 
 It runs as root (sudo), but a pushed config names files and a broker: checking it, and reading the
 health it reports, is done with the daemon's own user's rights (`--as-user`), so that a config cannot
@@ -156,7 +158,8 @@ def wait_for_fingerprint(live: Path, expected: str, timeout: float, user: str = 
         if "error" in report:
             seen = report["error"]
         health = report.get("health") or {}
-        if health.get("config") == expected and report.get("daemon") == "running":
+        fresh = "health_file" not in report  # else its report is old: it cannot have seen the reload
+        if health.get("config") == expected and report.get("daemon") == "running" and fresh:
             return None
         if health.get("config"):
             seen = f"it last reported config {health['config']} ({report.get('daemon')})"
@@ -230,10 +233,19 @@ def install(
             write_atomic(live.with_name(live.name + ".previous"), old_content, like=live)
         write_atomic(live, content, like=live)
         report(step="swapped", fingerprint=new, previous=old)
-        why = reload(reload_command) or wait_for_fingerprint(live, new, timeout, user)
+        refused = reload(reload_command)
+        why = refused or wait_for_fingerprint(live, new, timeout, user)
         if why is None:
             report(result="applied", software=software, fingerprint=new, previous=old, diff=diff)
             return 0
+        blind = None if refused else unit_status(live, user).get("health_file")
+        if blind:  # rolling back would undo a config that may well be running: keep it, and say why unconfirmed
+            message = (
+                f"kept, but not confirmed: the daemon runs and cannot write its health file ({blind}), so it "
+                "cannot say which config it runs; fix that, then check with `traceon-edge status`"
+            )
+            report(result="unconfirmed", software=software, fingerprint=new, previous=old, message=message, diff=diff)
+            return 1
         report(step="rollback", message=why)
         if not old_content:
             live.unlink()

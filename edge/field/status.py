@@ -14,6 +14,8 @@ import time
 from edge import __version__
 from edge.core import events, health_file, shipped
 from edge.core.facehash import load_key
+from edge.field import unwritable
+from edge.field.shown import shown
 from edge.unit import config, outbox
 
 
@@ -27,23 +29,37 @@ def _outbox(path) -> dict:
 
 def daemon_health(cfg: config.Config) -> dict:
     """The daemon's latest health report, from the file it keeps beside its outbox: whether it runs (a report
-    newer than three health periods), and what it says. No broker account is used: on a locked-down
-    broker the unit's account cannot read its own topics, and a second login would take its client id."""
+    newer than three health periods, or failing that the lock it holds while it runs), and what it says. No
+    broker account is used: on a locked-down broker the unit's account cannot read its own topics, and a
+    second login would take its client id."""
     path = health_file.path_beside(cfg.outbox.path)
+    uid = health_file.running(cfg.outbox.path)
     try:
         health = health_file.read(path)
         age = time.time() - events.parse_utc(health["at"]).timestamp()
     except FileNotFoundError:
+        if uid is not None:
+            return _cannot_write(cfg, uid, {})
         return {"daemon": "not running", "why": f"no health report at {path}: the daemon has not run with this config"}
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return {"daemon": "unknown", "why": f"cannot read the health report {path}: {e}"}
-    if health.get("state") == "stopped":
+    invalid = events.problem(health, "health")
+    if invalid:
+        return {"daemon": "unknown", "why": f"the health report is invalid: {invalid}"}
+    if health["state"] == "stopped" and uid is None:
         daemon = "stopped"
     elif age > 3 * cfg.mqtt.health_every + 5:
+        if uid is not None:  # its lock is held: it runs, but its reports no longer reach the file
+            return _cannot_write(cfg, uid, {"health_age_s": round(age), "health": health})
         daemon = "not running"  # killed, or hung: it writes a report every health period while it runs
     else:
         daemon = "running"
     return {"daemon": daemon, "health_age_s": round(age), "health": health}
+
+
+def _cannot_write(cfg: config.Config, uid: int, last: dict) -> dict:
+    why = unwritable.why(cfg.outbox.path.parent, uid)
+    return {"daemon": "running", "health_file": why, "why": f"but cannot write its health file: {why}", **last}
 
 
 def broker_reachable(cfg: config.Config, timeout: float = 3.0) -> str:
@@ -72,20 +88,25 @@ def gather(path) -> dict:
 
 
 def render(report: dict) -> str:
+    """The report for a person; every string read from the health file goes through `shown`."""
     health = report.get("health", {})
     outbox = report["outbox"]
     last = health.get("last_event") or {}
     running = health.get("config")
+    said = report["daemon"] + (f", {shown(report['why'], 400)}" if "health_file" in report else "")
+    if health:
+        said += f", up {health.get('uptime_s', '?')} s, last report {report['health_age_s']} s ago"
+    if "why" in report and "health_file" not in report:
+        said += f": {shown(report['why'], 400)}"
     lines = [
         f"unit        {report['unit']}   ({report['software']})",
-        f"daemon      {report['daemon']}"
-        + (f", up {health.get('uptime_s', '?')} s, last report {report['health_age_s']} s ago" if health else "")
-        + (f" ({report['why']})" if "why" in report else ""),
+        f"daemon      {said}",
         f"config      {report['config']['path']}  fingerprint {report['config']['fingerprint']}"
         + ("" if not running or running == report["config"]["fingerprint"] else f"  (daemon runs {running}: reload)"),
         f"model       {report['model']}    key id {report['key_id']}",
-        f"camera      {health.get('camera', 'unknown')}",
-        f"broker      {report['broker']}" + (f"; daemon says: {health['broker']}" if "broker" in health else ""),
+        f"camera      {shown(health.get('camera', 'unknown'), 300)}",
+        f"broker      {report['broker']}"
+        + (f"; daemon says: {shown(health['broker'], 300)}" if "broker" in health else ""),
         f"outbox      {outbox.get('depth', '?')} waiting"
         + (f", {outbox['error']}" if "error" in outbox else "")
         + f", {outbox.get('dropped_full', 0)} dropped when full",

@@ -67,6 +67,7 @@ class Runtime:
             o = cfg.outbox
             self.outbox = parts.outbox(cfg)
             self._stack.callback(self.outbox.close)
+            self._stack.enter_context(health_file.running_mark(o.path))
             self.outbox.hold_unsynchronized(self.clock, cfg.clock.hold_unsynchronized)
             self.synchronized = None
             self.check_clock()

@@ -8,6 +8,7 @@ import sys
 import time
 
 from support.daemon import InThread
+from support.health import good_health
 from support.servers import free_port
 from support.unit_config import photos_on_demand
 from support.wait import wait_until
@@ -59,7 +60,7 @@ def test_status_says_when_the_broker_is_unreachable(tmp_path):
 def test_status_tells_a_killed_or_hung_daemon_by_the_age_of_its_last_report(tmp_path):
     path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
     cfg = config.load(path)
-    report = {"state": "running", "at": events.utc(time.time() - 60), "config": "x"}  # health_every is 1 s
+    report = good_health(at=events.utc(time.time() - 60))  # health_every is 1 s
     health_file.write(health_file.path_beside(cfg.outbox.path), report)
     assert status.gather(path)["daemon"] == "not running"
     health_file.write(health_file.path_beside(cfg.outbox.path), {**report, "at": events.utc(time.time())})
@@ -83,5 +84,5 @@ def test_a_hostile_health_file_never_blocks_status_and_a_planted_link_is_not_fol
     victim = tmp_path / "victim"
     victim.write_text("kept")
     health.with_name(health.name + ".part").symlink_to(victim)
-    health_file.write(health, {"state": "running", "at": events.utc(time.time())})
+    health_file.write(health, good_health())
     assert victim.read_text() == "kept" and status.gather(path)["daemon"] == "running"

@@ -9,6 +9,7 @@ import sys
 import threading
 
 from support.daemon import InThread
+from support.health import good_health
 from support.unit_config import photos_on_demand
 from support.wait import wait_until
 
@@ -56,11 +57,11 @@ def test_watch_prints_each_unit_change_and_event_as_it_arrives(tmp_path, broker)
 
 def test_the_board_shows_a_unit_gone_silent_and_survives_garbage():
     board = Board("traceon")
-    health = {"camera": "ok", "broker": "connected", "outbox_depth": 3, "config": "abc", "last_event": None}
+    health = good_health(outbox_depth=3, last_event=None)
     assert board.update("traceon/s/c/d/status", b"online", 100.0).endswith("online")
     assert "outbox 3" in board.update("traceon/s/c/d/health", json.dumps(health).encode(), 100.0)
     assert board.update("traceon/s/c/d/health", json.dumps(health).encode(), 101.0) is None  # nothing new
-    assert "unreadable events" in board.update("traceon/s/c/d/events", b"\xff not json", 101.0)
+    assert "invalid event from s/c/d: not UTF-8 text" in board.update("traceon/s/c/d/events", b"\xff not json", 101.0)
     assert board.update("traceon/s/c/d/cmd/trigger", b"", 101.0) is None
     screen = board.render(101.0 + SILENT_AFTER_S + 5, "broker")
     row = next(line for line in screen.splitlines() if line.startswith("s/c/d"))

@@ -44,15 +44,16 @@ class InThread:
 class DaemonProcess:
     """`traceon-edge run` as a process, its log in a file; what it committed, read from that log."""
 
-    def __init__(self, path: Path, log: Path):
-        self.path, self.log = path, log
+    def __init__(self, path: Path, log: Path, prefix: tuple[str, ...] = ()):
+        """`prefix`: a command it is run under (e.g. setpriv, to drop root's powers)."""
+        self.path, self.log, self.prefix = path, log, prefix
         self.process: subprocess.Popen | None = None
         self.start()
 
     def start(self) -> None:
         with open(self.log, "a") as out:
             self.process = subprocess.Popen(
-                [*CLI, "run", "--config", str(self.path)], stderr=out, stdout=subprocess.DEVNULL
+                [*self.prefix, *CLI, "run", "--config", str(self.path)], stderr=out, stdout=subprocess.DEVNULL
             )
 
     def committed(self) -> set[str]:
