@@ -5,7 +5,7 @@ from __future__ import annotations
 from edge.core.errors import StoreError
 from edge.tracer.store.protocol import Search, Store
 from edge.tracer.store.schema import TABLES
-from edge.tracer.store.urls import redacted
+from edge.tracer.store.urls import redacted, scrubbed
 
 
 class PostgresStore(Store):
@@ -21,7 +21,7 @@ class PostgresStore(Store):
         try:
             self.db = psycopg.connect(url)
         except psycopg.Error as e:
-            raise StoreError(f"cannot connect to the database {redacted(url)}: {e}") from None
+            raise StoreError(f"cannot connect to the database {redacted(url)}: {scrubbed(str(e), url)}") from None
 
     def lock_schema(self) -> None:
         self.execute("SELECT pg_advisory_xact_lock(7431027)")  # any fixed number: one lock for our schema
