@@ -21,6 +21,11 @@ KINDS = {
 }
 
 
+def kind(mode: int) -> str:
+    """What a file of this st_mode is, in words: "a folder", "a FIFO (named pipe)"."""
+    return "a regular file" if stat.S_ISREG(mode) else KINDS.get(stat.S_IFMT(mode), "a special file")
+
+
 def read_regular(path: Path, limit: int, what: str, follow_links: bool = True) -> bytes:
     """The bytes of a regular file of at most `limit` bytes. ValueError says what else `path` is ("a FIFO
     (named pipe), not a regular file") or that it is "larger than <what> can be"; OSError is the system's."""
@@ -29,7 +34,7 @@ def read_regular(path: Path, limit: int, what: str, follow_links: bool = True) -
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):  # checked before fdopen, which says only "Is a directory" of a folder
         os.close(fd)
-        raise ValueError(f"{KINDS.get(stat.S_IFMT(mode), 'a special file')}, not a regular file")
+        raise ValueError(f"{kind(mode)}, not a regular file")
     with os.fdopen(fd, "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:
