@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from functools import cache
 from importlib import resources
 
@@ -25,8 +26,23 @@ def schema(name: str = "event") -> dict:
 
 @cache
 def validator(name: str = "event") -> jsonschema.protocols.Validator:
-    cls = jsonschema.validators.validator_for(schema(name))
+    cls = jsonschema.validators.extend(jsonschema.validators.validator_for(schema(name)), {"pattern": _pattern})
     return cls(schema(name), format_checker=cls.FORMAT_CHECKER)
+
+
+@cache
+def whole(pattern: str) -> re.Pattern:
+    """A schema pattern read as ECMA-262 (JSON Schema's dialect) reads it: a final `$` ends the text and `\\d` is
+    0-9. Python's `$` also matches before a final newline (`"key_id": "aaaaaaaa\\n"` got through) and its `\\d`
+    any script's digits."""
+    body = pattern.removesuffix("$")
+    escaped = (len(body) - len(body.rstrip("\\"))) % 2  # `\$` is a dollar sign, not the end
+    return re.compile(body + r"\Z" if body != pattern and not escaped else pattern, re.ASCII)
+
+
+def _pattern(validator, pattern: str, instance, schema):
+    if validator.is_type(instance, "string") and not whole(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def validate(message: dict, name: str = "event") -> dict:

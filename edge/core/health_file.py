@@ -11,9 +11,10 @@ import fcntl
 import json
 import logging
 import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
+
+from edge.core import files
 
 log = logging.getLogger("traceon-edge")
 
@@ -78,14 +79,7 @@ def write(path: Path, report: dict) -> None:
 def read(path: Path, limit: int = 64 * 1024) -> dict:
     """A health report file, read as hostile: a regular file (a FIFO would block the reader), at most
     `limit` bytes, JSON. OSError or ValueError says what is wrong."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise ValueError("not a regular file")
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"larger than a health report can be ({limit:,} bytes)")
-    report = json.loads(data)
+    report = json.loads(files.read_regular(path, limit, "a health report", follow_links=False))
     if not isinstance(report, dict):
         raise ValueError("not a JSON object")
     return report

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
 
+from edge.core import files
 from edge.core.errors import ConfigError, PrivateFileError
 
 
@@ -48,6 +49,30 @@ def readable(path: Path, what: str, info: ValidationInfo) -> Path:
         os.close(fd)
     except OSError as e:
         raise ValueError(f"{what} {path} cannot be read: {e.strerror}") from None
+    return path
+
+
+def file_or_place_for_one(path: Path, what: str, info: ValidationInfo) -> Path:
+    """A regular file, or a path where the program can make one: it makes missing folders, so the nearest
+    existing one must be a folder (a FIFO or /dev/full would take the writes and the daemon would end)."""
+    if not checking_files(info):
+        return path
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # not there yet: the daemon makes it
+        mode = None
+    except OSError as e:
+        raise ValueError(f"{what} {path} cannot be looked at: {e.strerror}") from None
+    if mode is not None:
+        if stat.S_ISREG(mode):
+            return path
+        example = path / "outbox.sqlite" if stat.S_ISDIR(mode) else path.with_suffix(".sqlite")
+        raise ValueError(f"{what} {path} is {files.kind(mode)}: name a file the daemon may make, e.g. {example}")
+    place = path.parent
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if not place.is_dir():
+        raise ValueError(f"{what} {path} cannot be made: {place} is {files.kind(os.stat(place).st_mode)}, not a folder")
     return path
 
 

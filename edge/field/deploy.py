@@ -17,12 +17,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.core import files
 from edge.core.errors import DeployError
 from edge.field.install_config import DEFAULT_RELOAD, DEFAULT_UNIT_USER
 from edge.unit import config
 
 DEFAULT_LIVE = Path("/etc/traceon-edge/config.yaml")
 DEFAULT_REMOTE = "sudo -n /opt/traceon-edge/venv/bin/traceon-edge"
+HOSTS_BYTES = 1024 * 1024  # a line per unit: a thousand units take about 50 kB
 GOOD = ("applied", "unchanged", "dry-run")
 # ssh's words for "never connected": nothing was sent
 UNREACHABLE = (
@@ -87,9 +89,11 @@ def parse_host(text: str) -> tuple[str, int | None]:
 def read_hosts_file(path: Path, default_config: Path | None) -> list[Target]:
     """One unit per line, `HOST[:PORT] [CONFIG]`; `#` starts a comment. CONFIG is relative to the file."""
     try:
-        lines = path.read_text().splitlines()
+        lines = files.read_regular(path, HOSTS_BYTES, "a hosts file").decode(errors="replace").splitlines()
     except OSError as e:
         raise DeployError(f"cannot read hosts file {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise DeployError(f"hosts file {path} is {e}") from None
     targets = []
     for number, line in enumerate(lines, 1):
         words = line.split("#", 1)[0].split()
@@ -109,10 +113,7 @@ def check_locally(targets: list[Target]) -> dict[Path, bytes]:
     contents, identities = {}, {}
     for target in targets:
         if target.config not in contents:
-            try:
-                contents[target.config] = target.config.read_bytes()
-            except OSError as e:
-                raise config.ConfigError(f"cannot read config file {target.config}: {e.strerror}") from None
+            contents[target.config] = config.read_bytes(target.config)  # a FIFO or /dev/zero is refused at once
         cfg = config.parse(contents[target.config].decode(errors="replace"), str(target.config), check_files=False)
         unit = f"{cfg.unit.site}/{cfg.unit.checkpoint}/{cfg.unit.device}"
         if unit in identities and identities[unit] != target.name:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from edge.core import broker
+from edge.core.errors import ConfigError, SpanError
 from edge.core.options import positive_int, positive_number
 from edge.core.spans import parse_span
 from edge.tracer.limits import Limits
@@ -133,10 +134,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     upgrade.set_defaults(handler=upgrade_db)
 
 
+def option_span(args, name: str):
+    """The span an option gives; a wrong one ends the command with exit 78, naming the option."""
+    try:
+        return parse_span(getattr(args, name))
+    except SpanError as e:
+        raise ConfigError(f"--{name.replace('_', '-')}: {e}") from None
+
+
 def collect_events(args) -> int:
     from edge.tracer.collect import Collector, Options
 
-    retention, expiry = parse_span(args.retention), parse_span(args.session_expiry)
+    retention, expiry = option_span(args, "retention"), option_span(args, "session_expiry")
     options = Options(
         db_url=args.db,
         share=args.share,
@@ -158,13 +167,14 @@ def trace_person(args, out=sys.stdout) -> int:
     from edge.tracer import report, store
     from edge.tracer.trace import run
 
+    stride, since = option_span(args, "stride"), option_span(args, "since")
     db = store.open_store(args.db, create=False, read_only=True)
     try:
         result = run(
             db,
             args.facehash,
-            parse_span(args.stride),
-            parse_span(args.since),
+            stride,
+            since,
             photos=args.query_photos,
             max_false=args.max_false,
             far=args.far,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 
+import pytest
 from support.collector import Collector, stream, wait_stored
 from support.events import KEY, NOW, SINCE, STRIDE, checked, event_of
 from support.feeder import Feeder
@@ -89,7 +90,19 @@ def hostile(codes: dict) -> tuple[list[tuple[str, str, bytes, str]], dict]:
     ], good
 
 
-def test_hostile_messages_are_refused_one_line_each_and_change_no_trace(tmp_path, broker, codes):
+@pytest.fixture
+def broker_without_size_limit(tmp_path):
+    """config/mosquitto-collect.conf passes on nothing over 64 KiB (test_broker_limits.py); a broker set up
+    otherwise does, and the collector must refuse it itself."""
+    (tmp_path / "broker").mkdir()
+    b = Broker(tmp_path / "broker", extra="message_size_limit 0\n")
+    b.start()
+    yield b
+    b.stop()
+
+
+def test_hostile_messages_are_refused_one_line_each_and_change_no_trace(tmp_path, broker_without_size_limit, codes):
+    broker = broker_without_size_limit
     url = str(tmp_path / "c.sqlite")
     table, good = hostile(codes)
     collector = Collector(broker.port, url)

@@ -11,6 +11,7 @@ from edge.tracer.store import schema
 from edge.tracer.store.postgres import PostgresStore
 from edge.tracer.store.protocol import Store
 from edge.tracer.store.sqlite import SqliteStore
+from edge.tracer.store.urls import redacted
 
 
 def open_store(url: str, upgrade: bool = False, create: bool = True, read_only: bool = False) -> Store:
@@ -25,7 +26,9 @@ def open_store(url: str, upgrade: bool = False, create: bool = True, read_only: 
     else:
         path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
         if "://" in path:
-            raise StoreError(f"unsupported database URL {url!r}: use a file path, sqlite:///path or postgresql://")
+            raise StoreError(
+                f"unsupported database URL {redacted(url)!r}: use a file path, sqlite:///path or postgresql://"
+            )
         if (read_only or not create) and not Path(path).is_file():
             raise StoreError(f"there is no sightings database at {path} (a collector makes it: traceon-edge collect)")
         store = SqliteStore(Path(path), read_only=read_only)
@@ -36,7 +39,7 @@ def open_store(url: str, upgrade: bool = False, create: bool = True, read_only: 
             schema.prepare(store, url, upgrade)
     except sqlite3.DatabaseError as e:  # e.g. "file is not a database"
         store.close()
-        raise StoreError(f"cannot read {url} as a sightings database: {e}") from None
+        raise StoreError(f"cannot read {redacted(url)} as a sightings database: {e}") from None
     except BaseException:
         store.close()
         raise
@@ -48,9 +51,9 @@ def check(store: Store, url: str) -> None:
     tables = store.tables()
     if "meta" not in tables and "sightings" not in tables:
         raise StoreError(
-            f"{url} holds no sightings (an empty file, or another program's database); "
+            f"{redacted(url)} holds no sightings (an empty file, or another program's database); "
             "a collector makes the database: traceon-edge collect"
         )
     if "meta" in tables and not (store.meta("schema_version") or "").isdigit():
-        raise StoreError(f"{url} holds no readable schema version: it is not a sightings database")
+        raise StoreError(f"{redacted(url)} holds no readable schema version: it is not a sightings database")
     schema.prepare(store, url, upgrade=False)  # a known version: it only checks

@@ -6,7 +6,7 @@ from edge.core.errors import StoreError
 from edge.tracer.store.counts import stored_count
 from edge.tracer.store.protocol import Search, Store
 from edge.tracer.store.schema import TABLES
-from edge.tracer.store.urls import redacted
+from edge.tracer.store.urls import redacted, scrubbed
 
 
 class PostgresStore(Store):
@@ -22,7 +22,7 @@ class PostgresStore(Store):
         try:
             self.db = psycopg.connect(url)
         except psycopg.Error as e:
-            raise StoreError(f"cannot connect to the database {redacted(url)}: {e}") from None
+            raise StoreError(f"cannot connect to the database {redacted(url)}: {scrubbed(str(e), url)}") from None
         if read_only:  # every transaction of this session is read-only; committed, so no rollback undoes it
             self.db.execute("SET default_transaction_read_only = on")
             self.db.commit()

@@ -33,7 +33,7 @@ from edge.unit.config.sections import (
     YunetDetectorConfig,
     unit_memory,
 )
-from edge.unit.config.yaml_file import MAX_BYTES, fingerprint, fingerprint_of, load, parse, read_text
+from edge.unit.config.yaml_file import MAX_BYTES, fingerprint, fingerprint_of, load, parse, read_bytes, read_text
 
 __all__ = [
     "MAX_BYTES",
@@ -66,6 +66,7 @@ __all__ = [
     "fingerprint_of",
     "load",
     "parse",
+    "read_bytes",
     "read_text",
     "sections",
     "unit_memory",

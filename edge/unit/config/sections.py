@@ -17,7 +17,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge.core.broker import BrokerConfig
 from edge.core.errors import TraceonError
-from edge.core.settings import ConfigPath, Section, checking_files, readable
+from edge.core.settings import ConfigPath, Section, checking_files, file_or_place_for_one, readable
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 BASELINE_BYTES = 400 * 2**20  # the interpreter, the models and the libraries, measured about 300 MB
@@ -204,6 +204,11 @@ class OutboxConfig(Section):
     when_full: Literal["drop_oldest", "drop_newest"] = Field(
         "drop_oldest", description="Which event gives way when the outbox is full (counted in health)"
     )
+
+    @field_validator("path")
+    @classmethod
+    def _a_file(cls, path: Path, info: ValidationInfo) -> Path:
+        return file_or_place_for_one(path, "outbox file", info)
 
 
 class LoggingConfig(Section):

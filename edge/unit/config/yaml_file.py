@@ -7,13 +7,12 @@ YAML aliases, bounded nesting, never blocking on a FIFO; then validated by the s
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
+from edge.core import files
 from edge.core.errors import ConfigError
 from edge.core.settings import refuse
 from edge.unit.config.sections import Config
@@ -80,17 +79,19 @@ def load(path: Path) -> Config:
     return parse(read_text(path), str(path), path.resolve().parent)
 
 
-def read_text(path: Path) -> str:
-    """A config file's text: a regular file, at most MAX_BYTES, UTF-8 (never blocks on a FIFO)."""
+def read_bytes(path: Path) -> bytes:
+    """A config file as written: a regular file of at most MAX_BYTES (never blocks on a FIFO)."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise ConfigError(f"config file {path} is not a regular file")
-        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
-            data = f.read(MAX_BYTES + 1)
+        return files.read_regular(path, MAX_BYTES, "a traceon-edge config")
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
-    if len(data) > MAX_BYTES:
-        raise ConfigError(f"config file {path} is larger than {MAX_BYTES:,} bytes: that is not a traceon-edge config")
+    except ValueError as e:
+        raise ConfigError(f"config file {path} is {e}") from None
+
+
+def read_text(path: Path) -> str:
+    """A config file's text: read_bytes, as UTF-8."""
+    data = read_bytes(path)
     try:
         return data.decode()
     except UnicodeDecodeError:
@@ -99,7 +100,7 @@ def read_text(path: Path) -> str:
 
 def fingerprint(path: Path) -> str:
     """Short checksum of the config file as written: health reports it so a deploy can see it applied."""
-    return fingerprint_of(path.read_bytes())
+    return fingerprint_of(read_bytes(path))
 
 
 def fingerprint_of(content: bytes) -> str:
