@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from edge.core import events
-from edge.field.shown import shown
+from edge.core.shown import shown
 
 SILENT_AFTER_S = 90  # no health report for this long: the unit (or its link) is probably down
 MAX_UNITS = 10_000  # followed; past it a unit is only counted (a few MB, and a redraw stays quick)

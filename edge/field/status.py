@@ -14,8 +14,8 @@ import time
 from edge import __version__
 from edge.core import events, health_file, shipped
 from edge.core.facehash import load_key
+from edge.core.shown import shown
 from edge.field import unwritable
-from edge.field.shown import shown
 from edge.unit import config, outbox
 
 

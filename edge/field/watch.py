@@ -15,8 +15,8 @@ import time
 
 from edge.core import broker
 from edge.core.broker import BrokerConfig
+from edge.core.shown import shown
 from edge.field.board import SILENT_AFTER_S, Board
-from edge.field.shown import shown
 
 __all__ = ["SILENT_AFTER_S", "Board", "watch"]
 

@@ -29,6 +29,7 @@ from paho.mqtt.properties import Properties
 from edge.core import broker, topics
 from edge.core.broker import BrokerConfig
 from edge.core.errors import EX_CONFIG, TraceonError
+from edge.core.shown import shown
 from edge.core.spans import span, when
 from edge.tracer import intake
 from edge.tracer.limits import DAY_MS, Limits, Meter, remember, started_ms
@@ -75,12 +76,6 @@ class UnitAside:
 
 def default_client_id(share: str | None) -> str:
     return f"traceon-collect-{socket.gethostname()}" + (f"-{share}" if share else "")
-
-
-def safe(text: str, limit: int = 80) -> str:
-    """A sender's text made fit for one log line: printable, short."""
-    printable = "".join(c if c.isprintable() else "?" for c in text[: limit + 1])
-    return printable if len(printable) <= limit else printable[: limit - 1] + "…"
 
 
 class Collector:
@@ -322,7 +317,7 @@ class Collector:
             more = f" ({since - 1:,} more since the last line)" if since > 1 else ""
             full = f"dropped (its {self.options.limits.held_mb_per_unit} MB of set-aside events are full)"
             self.say(
-                f"{'set aside' if room else full} an event from {safe(held.unit_text)}, #{state.events:,} from it"
+                f"{'set aside' if room else full} an event from {shown(held.unit_text, 80)}, #{state.events:,} from it"
                 f"{more}: {held.reason}; see `traceon-edge held`"
             )
             state.told_at, state.told = now, state.events
@@ -330,7 +325,7 @@ class Collector:
 
     def _refused(self, delivery: Delivery, reason: str) -> None:
         self.counts["refused"] += 1
-        self.say(f"refused #{self.counts['refused']} on {safe(delivery.topic)}: {reason}")
+        self.say(f"refused #{self.counts['refused']} on {shown(delivery.topic, 80)}: {reason}")
 
     def _reopen(self) -> None:
         with contextlib.suppress(Exception):  # already broken; the new connection is what matters

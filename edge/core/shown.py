@@ -1,4 +1,4 @@
-"""Text from the broker or a unit's files, made safe to print on a technician's terminal."""
+"""Text from the broker, a unit's files or a sender, made safe to print on a terminal or in a log line."""
 
 from __future__ import annotations
 
