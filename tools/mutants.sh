@@ -42,7 +42,7 @@ run j5 edge/tracer/store/sqlite.py 's/{urllib.parse.quote(str(path))}?mode=ro/{p
 run j6 edge/tracer/commands.py 's/create=False, read_only=True)/create=False)/' tests/tracer/test_trace_read_only.py::test_a_file_that_is_not_a_sightings_database_is_refused_and_left_as_it_was
 # issue 19: watch and status read hostile input
 run k1 edge/field/board.py 's/    why = events.problem(message, name)/    why = None/' tests/field/test_watch_hostile.py
-run k2 edge/field/shown.py 's/    if not text.isprintable():/    if False:/' tests/field/test_watch_hostile.py
+run k2 edge/core/shown.py 's/    if not text.isprintable():/    if False:/' tests/field/test_watch_hostile.py
 run k3 edge/field/board.py 's/            if len(self.units) >= self.max_units:/            if False:/' tests/field/test_watch_hostile.py::test_a_hundred_thousand_retained_units_keep_watch_small_and_each_redraw_one_screen
 run k4 edge/unit/runtime.py 's/            self._stack.enter_context(health_file.running_mark(o.path))/            pass/' tests/field/test_status_unwritable.py::test_a_daemon_that_cannot_write_its_health_file_is_running_and_its_new_config_is_kept
 run k5 edge/field/install_config.py 's/        blind = None if refused else /        blind = None and /' tests/field/test_status_unwritable.py::test_a_daemon_that_cannot_write_its_health_file_is_running_and_its_new_config_is_kept
