@@ -10,6 +10,7 @@ import uuid
 from edge.core import events
 from edge.core.facehash import Key
 from edge.tracer import intake
+from support.health import good_health
 
 KEY = Key(b"contact tracing test key........")
 T0 = float((int(time.time()) // 3600 - 48) * 3600)  # two days ago on the hour: inside a collector's retention
@@ -73,38 +74,14 @@ def sample_event(n: int) -> dict:
 
 def sample_health() -> dict:
     """A unit's health report with every optional part filled in (a trigger, an event, an outbox fault)."""
-    return {
-        "state": "running",
-        "software": "traceon-edge 0.1.0",
-        "at": events.utc(1.8e9),
-        "uptime_s": 60,
-        "config": "0123456789abcdef",
-        "model": "dlib_resnet_v1_int8@b5208826d4c0",
-        "key_id": "aaaaaaaa",
-        "camera": "ok",
-        "broker": "connected",
-        "clock": {"synchronized": True, "via": "timesyncd", "restamped": 0},
-        "threads": {"vision": True, "publisher": True},
-        "last_trigger": {"kind": "pir", "at": events.utc(1.8e9 - 5)},
-        "last_event": {"id": str(uuid.uuid4()), "at": events.utc(1.8e9 - 4), "persons": 1},
-        "outbox_depth": 0,
-        "outbox": {
+    return good_health(
+        at=events.utc(1.8e9),
+        last_trigger={"kind": "pir", "at": events.utc(1.8e9 - 5)},
+        last_event={"id": str(uuid.uuid4()), "at": events.utc(1.8e9 - 4), "persons": 1},
+        outbox={
             "problem": "",
             "faults": [
                 {"kind": "damaged", "at": "20270115T080000Z", "moved_to": "o.damaged", "carried_over": 1, "lost": 0}
             ],
         },
-        "bursts": {"captured": 1, "waiting": 0},
-        "dropped": dict.fromkeys(
-            (
-                "outbox_full",
-                "lost_damaged",
-                "dropped_from_memory",
-                "triggers_coalesced",
-                "bursts_while_busy",
-                "events_failed",
-                "retained_triggers_ignored",
-            ),
-            0,
-        ),
-    }
+    )
