@@ -6,6 +6,7 @@ import json
 
 import pytest
 from support.health import good_health
+from support.servers import Broker
 from support.wait import wait_until
 from watch_load import CLEAR, Watcher, publish
 
@@ -18,7 +19,7 @@ def health(**changes) -> bytes:
     return json.dumps(good_health(**changes)).encode()
 
 
-HOSTILE = [  # (unit, kind, payload, what watch says of it); the broker takes at most 256 kB (message_size_limit)
+HOSTILE = [  # (unit, kind, payload, what watch says of it)
     ("s1/bad/h1", "health", b'{"camera":"ok","last_event":{"at":"x"}}', "invalid health from s1/bad/h1: the message: "),
     ("s1/bad/h2", "health", b"[]", "invalid health from s1/bad/h2: the message: must be object"),
     ("s1/bad/h3", "health", b"null", "invalid health from s1/bad/h3: the message: must be object"),
@@ -42,8 +43,18 @@ HOSTILE = [  # (unit, kind, payload, what watch says of it); the broker takes at
 ]
 
 
+@pytest.fixture
+def any_broker(tmp_path):
+    """A broker with no size limit: watch may be pointed at any broker, not only a collector's (64 kB)."""
+    b = Broker(tmp_path, extra="message_size_limit 0\n")
+    b.start()
+    yield b
+    b.stop()
+
+
 @pytest.mark.parametrize("screen", [False, True], ids=["piped", "screen"])
-def test_watch_keeps_updating_through_hostile_retained_messages_and_prints_no_control_bytes(broker, screen):
+def test_watch_keeps_updating_through_hostile_retained_messages_and_prints_no_control_bytes(any_broker, screen):
+    broker = any_broker
     publish(broker.port, [("traceon/s1/bad/h7/health", health()), ("traceon/s1/bad/h7/status", b"online")])
     watcher = Watcher(broker.port, screen)
     try:

@@ -63,4 +63,4 @@ def event(codes: list[bytes], started_ms: int, checkpoint: str = "library", devi
         "software": "traceon-edge 0.1.0",
     }
     topic = f"traceon/campus/{checkpoint}/{device}/events"
-    return intake.check(topic, json.dumps(events.validate(body)).encode(), "traceon")
+    return intake.check(topic, json.dumps(events.validate(body)).encode(), "traceon", now_ms=NOW_MS)

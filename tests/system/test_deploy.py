@@ -190,8 +190,10 @@ def test_a_config_valid_locally_but_refused_on_the_unit_changes_nothing(unit):
 def test_a_daemon_that_fails_to_come_back_is_rolled_back_to_the_previous_config(unit, tmp_path):
     old = config.fingerprint(unit.live)
     (unit.dir / "blocker").write_text("a file where the outbox folder should be")
-    # Valid everywhere, but the daemon cannot open its outbox and exits at every start.
-    new = unit.edited("config.yaml", f"path: {unit.dir / 'outbox.sqlite'}", f"path: {unit.dir}/blocker/outbox.sqlite")
+    (unit.dir / "outbox-link.sqlite").symlink_to(unit.dir / "blocker" / "outbox.sqlite")
+    # Valid everywhere (a dangling link is a place for a new file), but the daemon cannot open its outbox
+    # through it and exits at every start.
+    new = unit.edited("config.yaml", f"path: {unit.dir / 'outbox.sqlite'}", f"path: {unit.dir}/outbox-link.sqlite")
     starts = unit.daemon.starts
     restart = f"kill -TERM $(cat {unit.daemon.pidfile})"  # `systemctl restart`, with Restart= bringing it back
     done = unit.deploy("unit-a", str(new), reload=restart, timeout=10)

@@ -71,7 +71,7 @@ class Publisher:
 
 def test_a_message_over_64_kib_is_not_passed_on_and_a_crowded_event_is(tmp_path, broker):
     url = str(tmp_path / "c.sqlite")
-    collector = Collector(broker.port, url)
+    collector = Collector(broker.port, url, "collector-1", "--max-persons", "100")  # the schema's most, stored
     collector.wait_for("collecting")
     sender, unit = Publisher(broker.port), Feeder(tmp_path, broker.port)
     try:
