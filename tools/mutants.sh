@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Tests that guard: apply each one-line mutant that once passed every test (issue 18, item 8) to the
-# tree, run the test written to catch it, and put the file back. Every line should end "1 failed".
+# Tests that guard: apply each one-line mutant (those that once passed every test, issue 18, item 8, and
+# the breaks of the guards issue 19 added) to the tree, run the test written to catch it, and put the file
+# back. Every line should end "1 failed".
 # Needs a clean edge/ (it refuses otherwise) and the test venv (PYTHON=... to use another).
 set -u
 cd "$(dirname "$0")/.."
@@ -47,4 +48,11 @@ run k3 edge/field/board.py 's/            if len(self.units) >= self.max_units:/
 run k4 edge/unit/runtime.py 's/            self._stack.enter_context(health_file.running_mark(o.path))/            pass/' tests/field/test_status_unwritable.py::test_a_daemon_that_cannot_write_its_health_file_is_running_and_its_new_config_is_kept
 run k5 edge/field/install_config.py 's/        blind = None if refused else /        blind = None and /' tests/field/test_status_unwritable.py::test_a_daemon_that_cannot_write_its_health_file_is_running_and_its_new_config_is_kept
 run k6 edge/field/status.py 's/    invalid = events.problem(health, "health")/    invalid = None/' tests/field/test_status_unwritable.py::test_status_escapes_what_the_health_file_says_and_refuses_an_invalid_one
+# issue 19: the small ones
+run l1 edge/core/events.py 's/    return re.compile(body + r"\\Z" if body != pattern and not escaped else pattern, re.ASCII)/    return re.compile(pattern, re.ASCII)/' tests/core/test_schema_patterns.py::test_the_collector_refuses_an_event_with_a_control_character_after_any_field
+run l2 edge/core/spans.py 's/(\[smhd\])", re.ASCII)/([smhd])")/' tests/core/test_spans.py::test_what_is_not_a_span_is_said
+run l3 edge/core/spans.py 's/    if not seconds <= most.total_seconds():/    if False:/' tests/core/test_spans.py::test_a_span_past_the_bound_says_the_bound
+run l4 edge/core/files.py 's/    if not stat.S_ISREG(mode):  # checked/    if False:  # checked/' tests/field/test_config_file_reads.py::test_what_is_not_a_config_file_is_refused_at_once
+run l5 edge/unit/config/sections.py 's/        return file_or_place_for_one(path, "outbox file", info)/        return path/' tests/unit/test_outbox_path.py::test_an_outbox_path_that_cannot_hold_the_outbox_exits_78_saying_why
+run l6 config/mosquitto-collect.conf 's/^message_size_limit 65536/message_size_limit 262144/' tests/tracer/test_broker_limits.py::test_a_message_over_64_kib_is_not_passed_on_and_a_crowded_event_is
 git diff --quiet edge && echo "edge/ restored"
