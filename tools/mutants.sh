@@ -30,7 +30,7 @@ run h2 edge/unit/uplink.py 's/        if message.retain:  # left/        if Fals
 # issue 19: the limits and time sanity
 run i1 edge/tracer/limits.py 's/if isinstance(persons, list) and len(persons) > self.limits.max_persons:/if False:/' tests/tracer/test_limits.py::test_a_flooding_unit_is_set_aside_and_neither_delays_the_others_nor_spoils_their_traces
 run i2 edge/tracer/limits.py 's/        if bucket.tokens < 1:/        if bucket.tokens < -1e9:/' tests/tracer/test_limits.py::test_cadence_and_daily_quota_set_aside_the_excess_which_an_operator_releases_or_drops
-run i3 edge/tracer/limits.py 's/self.rows\[key\] = stored_rows(unit, key\[1\] \* DAY_MS)/self.rows[key] = 0/' tests/tracer/test_limits.py::test_cadence_and_daily_quota_set_aside_the_excess_which_an_operator_releases_or_drops
+run i3 edge/tracer/limits.py 's/remember(self.rows, key, lambda: stored_rows(unit, key\[1\] \* DAY_MS))/remember(self.rows, key, lambda: 0)/' tests/tracer/test_limits.py::test_cadence_and_daily_quota_set_aside_the_excess_which_an_operator_releases_or_drops
 run i4 edge/tracer/intake.py 's/    if started > now_ms + MAX_AHEAD_MS:/    if False:/' tests/tracer/test_collect_refusals.py::test_hostile_messages_are_refused_one_line_each_and_change_no_trace
 run i5 edge/tracer/intake.py 's/    if ended < started:/    if False:/' tests/tracer/test_collect_refusals.py::test_hostile_messages_are_refused_one_line_each_and_change_no_trace
 run i6 edge/tracer/store/schema.py 's/        elif version == 2 and upgrade:/        elif False:/' tests/tracer/test_limits.py::test_a_store_of_schema_2_moves_its_events_from_the_future_aside_when_upgraded
