@@ -11,12 +11,13 @@ import argparse
 import sys
 
 from edge import __version__
+from edge.console import commands as console_commands
 from edge.core.errors import EX_INTERRUPTED, TraceonError
 from edge.field import commands as field_commands
 from edge.tracer import commands as tracer_commands
 from edge.unit import commands as unit_commands
 
-ROLES = (unit_commands, field_commands, tracer_commands)  # the order `--help` lists their commands in
+ROLES = (unit_commands, field_commands, tracer_commands, console_commands)  # the order `--help` lists their commands in
 
 
 def build_parser() -> argparse.ArgumentParser:
