@@ -1,0 +1,194 @@
+"""Trace a case: FaceHashes pasted or 1–4 photos hashed in memory, a case id and a reason, audited before shown.
+
+The search is the command line's (edge.tracer.trace.run), limited to the user's sites; the report is the one
+`traceon-edge trace` writes (edge.tracer.report.html_body). The audit row is committed before the result is
+rendered: a trace that cannot be recorded is not shown.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from edge.console.views import uploads
+from edge.console.views.results import Kept
+from edge.console.views.web import address, check_token, console, field, page, require, session_cookie
+from edge.core.errors import SpanError, TraceonError
+from edge.core.spans import parse_span
+
+CASE_MOST, REASON_MOST, CODES_MOST = 64, 500, 20_000
+STRIDE_MOST_S = 86_400
+CASE_ID = re.compile(r"[\w.:/#-]+( [\w.:/#-]+)*")  # letters, digits and a few separators a case register uses
+
+# after a notice is published from a trace, its page says one of these (a key in the URL, never text from it)
+SAID = {
+    "listed": "Notice published: it is listed on /notices (this console publishes to no broker).",
+    "sent": "Notice published: it is listed on /notices and sent to the checkpoint's display.",
+    "unsent": "Notice published: it is listed on /notices, but the broker could not be reached; it is sent again "
+    "with the checkpoint's next change.",
+}
+
+
+@dataclass
+class Asked:
+    codes_text: str = ""
+    case_id: str = ""
+    reason: str = ""
+    since: str = "14d"
+    stride: str = "30m"
+
+
+def photo_tracing() -> tuple[bool, str]:
+    try:
+        from edge.console import photos
+    except ImportError:
+        return False, "photo tracing is not part of this installation"
+    return photos.available()
+
+
+def trace_form(request: Request, asked: Asked | None = None, why: str = "", status: int = 200) -> Response:
+    require(request, "trace")
+    can, cannot = photo_tracing()
+    return page(request, "trace.html", status, asked=asked or Asked(), why=why, photos_ok=can, photos_why=cannot)
+
+
+async def trace(request: Request) -> Response:
+    session = await run_in_threadpool(require, request, "trace")  # before an upload of up to 81 MB is read
+    try:
+        data = await uploads.form(request)
+        check_token(session, data)
+        photos = await uploads.photos(data)
+    except uploads.UploadRefused as e:
+        return await run_in_threadpool(trace_form, request, None, str(e), 400)
+    asked = Asked(
+        codes_text=field(data, "facehashes", CODES_MOST),
+        case_id=field(data, "case_id", CASE_MOST),
+        reason=field(data, "reason", REASON_MOST),
+        since=field(data, "since", 20) or "14d",
+        stride=field(data, "stride", 20) or "30m",
+    )
+    try:
+        return await run_in_threadpool(_trace, request, session, asked, photos)
+    except (TraceonError, Refusal) as e:
+        return await run_in_threadpool(trace_form, request, asked, str(e), 400)
+
+
+class Refusal(ValueError):
+    """What the person must change in the form."""
+
+
+def _trace(request: Request, session, asked: Asked, photos: list[tuple[str, bytes]]) -> Response:
+    from edge.console import audit
+    from edge.tracer import report
+    from edge.tracer.trace import run
+
+    if not asked.case_id or not CASE_ID.fullmatch(asked.case_id):
+        raise Refusal("A case id is required: letters, digits and . : / # - (as your case register writes it).")
+    if not asked.reason:
+        raise Refusal("A reason is required: why this person is traced (it is kept in the audit log).")
+    since, stride = _span(asked.since, "window"), _span(asked.stride, "stride")
+    if stride.total_seconds() > STRIDE_MOST_S:
+        raise Refusal("The stride may be at most 1 day.")
+    codes = asked.codes_text.replace(",", " ").split()
+    if photos and codes:
+        raise Refusal("Give either FaceHashes or photos, not both.")
+    c = console(request)
+    with c.store() as store:
+        notes: list[str] = []
+        if photos:
+            codes, used, notes = _hash(c, store, photos)
+        elif codes:
+            used = 1
+        else:
+            raise Refusal("Paste one or more FaceHashes of the person, or upload 1 to 4 photos of them.")
+        result = run(store, codes, stride, since, photos=used, sites=session.user.sites)
+    key = c.audit_key()
+    detail = {
+        "case": asked.case_id,
+        "reason": asked.reason,
+        "since": asked.since,
+        "stride": asked.stride,
+        "window_ms": [result.since_ms, result.until_ms],
+        "query": "photos" if photos else "facehashes",
+        "photos": used if photos else 0,
+        "fingerprint": audit.fingerprint(key, codes),
+        "rows_searched": result.point.rows,
+        "hits": len(result.sightings),
+        "visits": len(result.visits),
+        "sites": sorted(session.user.sites) if session.user.sites is not None else "all",
+    }
+    with c.db().transaction() as tx:
+        audit.record(tx, key, session.user.name, "trace", address(request), detail)
+    kept = c.results.keep(request.cookies[session_cookie(request)], result, asked.case_id)
+    return result_page(request, kept, notes, report)
+
+
+def result_page(request: Request, kept: Kept, notes: list[str], report=None, said: str = "") -> Response:
+    if report is None:
+        from edge.tracer import report
+    t = kept.trace
+    visits = [
+        {"index": i, "site": v.site, "checkpoint": v.checkpoint, "from_ms": v.first_ms - t.stride_ms,
+         "to_ms": v.last_ms + t.stride_ms, "sightings": len(v.sightings), "contacts": len(v.contacts)}
+        for i, v in enumerate(t.visits)
+    ]  # fmt: skip
+    return page(
+        request,
+        "trace_result.html",
+        kept=kept,
+        notes=notes,
+        said=said,
+        visits=visits,
+        body=Markup(report.html_body(t)),  # the report escapes every value itself
+    )
+
+
+def shown(request: Request) -> Response:
+    """A kept trace again (after a notice was published from it): no new search, so no new audit row."""
+    require(request, "trace")
+    kept = kept_result(request, request.path_params["number"])
+    return result_page(request, kept, [], said=SAID.get(request.query_params.get("said", ""), ""))
+
+
+def kept_result(request: Request, number_text) -> Kept:
+    """This session's kept trace of that number (404 when it is another's, gone, or not a number)."""
+    try:
+        number = int(number_text)
+    except ValueError:
+        raise HTTPException(404, "There is no such trace.") from None
+    kept = console(request).results.get(request.cookies.get(session_cookie(request), ""), number)
+    if kept is None:
+        raise HTTPException(
+            404, "This trace is no longer kept (traces are kept in memory for a while, per session): run it again."
+        )
+    return kept
+
+
+def _span(text: str, what: str):
+    try:
+        return parse_span(text)
+    except SpanError as e:
+        raise Refusal(f"The {what}: {e}") from None
+
+
+def _hash(c, store, photos: list[tuple[str, bytes]]) -> tuple[list[str], int, list[str]]:
+    """The photos' FaceHash under the key the store holds, hashed in memory; what was left out, said."""
+    can, why = photo_tracing()
+    if not can:
+        raise Refusal(f"Photos cannot be traced here: {why}. Paste FaceHashes instead.")
+    if not c.keys():
+        raise Refusal("Photos cannot be traced: the console was started without the deployment's --key-file.")
+    from edge.console import photos as photo_query
+
+    query = photo_query.hash_photos(photos, c.keys())
+    held = [key_id for key_id in query.codes if store.holds(key_id)]
+    if not held:
+        raise Refusal("The database holds no sightings under the key(s) the console was given.")
+    notes = [f"{name} was left out: {why}" for name, why in query.left_out]
+    return [query.codes[held[0]]], query.photos, notes
