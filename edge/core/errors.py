@@ -91,6 +91,27 @@ class TraceError(TracerError, ValueError):
     """A trace that cannot be run as asked."""
 
 
+# --- the operators' console ---
+class ConsoleError(TraceonError):
+    """Base of the errors of the operators' console."""
+
+
+class ConsoleDbError(ConsoleError, RuntimeError):
+    """The console's database cannot be opened or used (down, unreadable, or missing a right)."""
+
+
+class AccountError(ConsoleError, ValueError):
+    """A user name, role, site list or password that cannot be used, or a user that is not there."""
+
+
+class AuditError(ConsoleError, ValueError):
+    """An audit key that is missing, too readable or malformed, or an audit entry that cannot be written."""
+
+
+class NoticeError(ConsoleError, ValueError):
+    """An exposure notice that cannot be published or withdrawn as asked."""
+
+
 # --- the field tools ---
 class FieldError(TraceonError):
     """Base of the errors of the field tools."""

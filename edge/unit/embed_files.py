@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from edge.core.errors import FrameError, TraceonError
-from edge.core.facehash import MAX_QUERY_PHOTOS, FaceHasher, Key, load_scheme
+from edge.core.facehash import FaceHasher, Key, load_scheme
+from edge.unit import photo_query
 from edge.unit.vision import Face, FacePipeline, VisionSettings
 from edge.unit.vision.media import expand, is_video, read_image, video_frames
 
@@ -110,13 +111,9 @@ def run(
 def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.stdout) -> int:
     """One FaceHash from several photos of one person: their quality-weighted mean embedding, as a burst's.
 
-    Each photo gives its largest face. At most MAX_QUERY_PHOTOS photos are used (the best by quality: the
-    trace is calibrated for means of up to that many), and a photo whose face does not match the others
-    is left out and named, so one wrong photo cannot turn the query into someone else."""
-    from edge.unit.persons import Person, TrustRules, weight
-
+    Each photo gives its largest face; photo_query.one_person (shared with the console's photo query) chooses
+    the faces to trust and averages them, leaving out and naming any photo whose face does not match."""
     pipeline = FacePipeline(settings)
-    rules = TrustRules(continuity=False)
     faces, left_out = [], []
     for path in expand(paths):
         try:
@@ -127,36 +124,19 @@ def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.st
         if not found:
             left_out.append({"path": str(path), "why": "no face found"})
             continue
-        face = max(found, key=lambda f: f.quality.size)
-        if not rules.trusts(face):
-            left_out.append({"path": str(path), "why": "the face is too small, blurred or turned away to trust"})
-            continue
-        faces.append((path, face))
-    faces.sort(key=lambda pf: weight(pf[1]), reverse=True)
-    while len(faces) > 1:  # drop the face that matches the mean of the others least, while any does not match
-        fits = []
-        for i, (_, face) in enumerate(faces):
-            others = Person([(0, f, True) for j, (_, f) in enumerate(faces) if j != i]).embedding
-            fits.append(float(face.embedding @ others))
-        worst = min(range(len(faces)), key=fits.__getitem__)
-        if fits[worst] >= pipeline.threshold:
-            break
-        left_out.append({"path": str(faces[worst][0]), "why": f"does not look like the others ({fits[worst]:.3f})"})
-        del faces[worst]
-    for path, _ in faces[MAX_QUERY_PHOTOS:]:
-        left_out.append({"path": str(path), "why": f"more than {MAX_QUERY_PHOTOS} photos: kept the best"})
-    faces = faces[:MAX_QUERY_PHOTOS]
-    if not faces:
+        faces.append((str(path), max(found, key=lambda f: f.quality.size)))
+    chosen = photo_query.one_person(faces, pipeline.threshold)
+    left_out += [{"path": name, "why": why} for name, why in chosen.left_out]
+    if chosen.embedding is None:
         out.write(json.dumps({"error": "no photo gave a face to trust", "left_out": left_out}) + "\n")
         return 1
-    mean = Person([(0, f, True) for _, f in faces]).embedding
-    code = str(FaceHasher(key, load_scheme()).hash(mean))
+    code = str(FaceHasher(key, load_scheme()).hash(chosen.embedding))
     line = {
         "facehash": code,
-        "photos": len(faces),
-        "used": [str(p) for p, _ in faces],
+        "photos": len(chosen.used),
+        "used": [name for name, _ in chosen.used],
         "left_out": left_out,
-        "trace": f"traceon-edge trace {code} --query-photos {len(faces)} --db DB",
+        "trace": f"traceon-edge trace {code} --query-photos {len(chosen.used)} --db DB",
     }
     out.write(json.dumps(line) + "\n")
     return 0

@@ -26,14 +26,15 @@ def read_image(path: Path) -> np.ndarray:
         with Image.open(path) as image:
             check_size(*image.size)  # from the header alone: a huge image is refused before decoding
             image = ImageOps.exif_transpose(image)  # decodes; a truncated file fails here
-            return _to_frame(image)
+            return to_frame(image)
     except UnidentifiedImageError:
         raise FrameError("not an image file (unknown or damaged format)") from None
     except OSError as e:
         raise FrameError(f"damaged or unreadable image: {e}") from None
 
 
-def _to_frame(image: Image.Image) -> np.ndarray:
+def to_frame(image: Image.Image) -> np.ndarray:
+    """An opened image as the pipeline's frame (decodes it): read_image's, and the photo query's from memory."""
     if image.mode.startswith("I"):  # 16- or 32-bit integer gray: keep the top 8 of 16 bits
         wide = np.asarray(image).astype(np.uint32)
         return (np.minimum(wide, 65535) >> 8).astype(np.uint8)
