@@ -76,13 +76,14 @@ async def logout(request: Request) -> Response:
 
 
 def _logout(request: Request, form) -> Response:
-    from edge.console import sessions
+    from edge.console import audit, sessions
 
     session = require(request)
     check_token(session, form)
     token = request.cookies[session_cookie(request)]
     with console(request).db().transaction() as tx:
         sessions.close_session(tx, token)
+        audit.record(tx, console(request).audit_key(), session.user.name, "logout", address(request), {})
     console(request).results.forget(token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(session_cookie(request), path="/")

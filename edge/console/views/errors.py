@@ -11,8 +11,8 @@ from starlette.responses import RedirectResponse, Response
 
 from edge.console.security import MB, BodyTooLarge, add_headers
 from edge.console.views.state import DatabaseDown
-from edge.console.views.web import NotSignedIn, console, error_page
-from edge.core.errors import TraceonError
+from edge.console.views.web import NotSignedIn, error_page
+from edge.core.errors import ConsoleDbError, TraceonError
 
 log = logging.getLogger("traceon.console")
 
@@ -42,8 +42,7 @@ async def too_large(request: Request, exc: BodyTooLarge) -> Response:
 
 
 async def database_down(request: Request, exc: Exception) -> Response:
-    console(request).forget_db()
-    message = str(exc) if isinstance(exc, DatabaseDown) else "the database stopped answering"
+    message = str(exc) if isinstance(exc, DatabaseDown | ConsoleDbError) else "the database stopped answering"
     log.warning("database: %s", message)
     return error_page(
         request, 503, f"The console cannot use its database: {message}. Nothing was done; try again later."
@@ -76,6 +75,7 @@ HANDLERS: dict = {
     NotSignedIn: not_signed_in,
     BodyTooLarge: too_large,
     DatabaseDown: database_down,
+    ConsoleDbError: database_down,
     TraceonError: refused,
     Exception: server_error,
     **dict.fromkeys(_database_errors(), database_down),

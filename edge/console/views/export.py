@@ -23,7 +23,7 @@ def export(request: Request) -> Response:
     kept = kept_result(request, request.path_params["number"])
     text = {"csv": report.as_csv, "json": report.as_json, "html": report.as_html}[fmt](kept.trace)
     c = console(request)
-    detail = {"case": kept.case_id, "trace": kept.number, "format": fmt, "bytes": len(text.encode())}
+    detail = {"case_id": kept.case_id, "trace": kept.number, "format": fmt, "bytes": len(text.encode())}
     with c.db().transaction() as tx:
         audit.record(tx, c.audit_key(), session.user.name, "export", address(request), detail)
     name = f"trace-{kept.number}.{fmt}"

@@ -1,8 +1,9 @@
 """What the pages share: the settings, the databases, the audit key, and the traces kept for a while.
 
 The console's own tables (users, sessions, audit, notices) and the collector's sightings live in one
-database. Connections are per thread: Starlette runs each blocking page in its threadpool, and a SQLite
-connection belongs to the thread that made it. The tracer's store is opened read-only for each page that
+database. The console's tables are reached through one ConsoleDb, which serialises the threads Starlette runs
+blocking pages on; it is opened at the first page that needs it, so a database that is down at start is a
+page that says so, not a console that will not start. The tracer's store is opened read-only for each page that
 reads it, so a page never holds the collector's file open, and a database that went away is found at once.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from edge.console.csrf import Signer
 from edge.console.views.results import Results
 from edge.core.broker import BrokerConfig
-from edge.core.errors import StoreError, TraceonError
+from edge.core.errors import ConsoleDbError, StoreError, TraceonError
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class Console:
     settings: ConsoleSettings
     signer: Signer = field(default_factory=Signer)
     results: Results = field(init=False)
-    _local: threading.local = field(default_factory=threading.local)
+    _opening: threading.Lock = field(default_factory=threading.Lock)
+    _db: object = None
     _audit_key: object = None
     _keys: list | None = None
     _publisher: object = None
@@ -50,27 +52,16 @@ class Console:
         self.results = Results(self.settings.results_per_session, self.settings.results_ttl_s)
 
     def db(self):
-        """This thread's connection to the console's tables."""
+        """The console's tables (one connection, which ConsoleDb serialises; logins are audited with our key)."""
         from edge.console.db import ConsoleDb
 
-        db = getattr(self._local, "db", None)
-        if db is None:
-            try:
-                db = ConsoleDb.open(self.settings.db_url)
-            except TraceonError as e:
-                raise DatabaseDown(str(e)) from None
-            except Exception as e:  # the driver's own errors: a server that is down, a file that is not a database
-                raise DatabaseDown(_driver_message(e)) from None
-            self._local.db = db
-        return db
-
-    def forget_db(self) -> None:
-        """After a query failed: the next page opens a fresh connection instead of reusing a broken one."""
-        db = getattr(self._local, "db", None)
-        self._local.db = None
-        if db is not None:
-            with contextlib.suppress(Exception):
-                db.close()
+        with self._opening:
+            if self._db is None:
+                try:
+                    self._db = ConsoleDb.open(self.settings.db_url, audit_key=self.audit_key())
+                except ConsoleDbError as e:
+                    raise DatabaseDown(str(e)) from None
+            return self._db
 
     @contextlib.contextmanager
     def store(self) -> Iterator:
@@ -116,7 +107,8 @@ class Console:
     def close(self) -> None:
         if self._publisher is not None:
             self._publisher.close()
-        self.forget_db()
+        if self._db is not None:
+            self._db.close()
 
 
 def _driver_message(e: Exception) -> str:

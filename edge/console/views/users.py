@@ -45,7 +45,7 @@ def _change(request: Request, form) -> Response:
                 accounts.add_user(tx, field(form, "name", NAME_MOST), _password(form), role, sites, by, at)
             else:
                 name = request.path_params["name"]
-                if accounts.user(db, name) is None:
+                if accounts.user_in(tx, name) is None:
                     raise HTTPException(404, "There is no such account.")
                 if action == "disable":
                     if name == by:

@@ -1,0 +1,85 @@
+"""The operators' console for tests: its accounts (one per role, and a tracer scoped to one site), signing in
+through the real login form, and the console served by uvicorn on a free loopback port in a thread."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from servers import free_port
+from support.wait import wait_until
+
+from edge.console import accounts
+from edge.console.app import ConsoleSettings, build_app
+from edge.console.audit import AuditKey
+from edge.console.db import ConsoleDb
+
+PASSWORD = "correct horse battery staple"
+# name: (role, sites); "scoped" may trace only at site "north", "lookout" sees checkpoints of "north" only
+PEOPLE = {
+    "ada": ("admin", None),
+    "tess": ("tracer", None),
+    "otto": ("auditor", None),
+    "vera": ("viewer", None),
+    "scoped": ("tracer", frozenset({"north"})),
+    "lookout": ("viewer", frozenset({"north"})),
+}
+
+
+@dataclass
+class ConsoleSetup:
+    settings: ConsoleSettings
+    key: AuditKey
+
+    def db(self) -> ConsoleDb:
+        return ConsoleDb.open(self.settings.db_url, audit_key=self.key)
+
+
+def console_setup(folder: Path, db_url: str, key_files: tuple[Path, ...] = (), **options) -> ConsoleSetup:
+    """An audit key, the console's tables in `db_url` and one account per entry of PEOPLE."""
+    key_path = folder / "audit.key"
+    key = AuditKey.generate(key_path)
+    db = ConsoleDb.open(db_url, audit_key=key)
+    try:
+        with db.transaction() as tx:
+            for name, (role, sites) in PEOPLE.items():
+                accounts.add_user(tx, name, PASSWORD, role, sites, by="setup", address="test")
+    finally:
+        db.close()
+    return ConsoleSetup(ConsoleSettings(db_url=db_url, audit_key=key_path, key_files=key_files, **options), key)
+
+
+def form_token(page: str) -> str:
+    """The CSRF token of the first form of a page."""
+    found = re.search(r'name="csrf" value="([^"]*)"', page)
+    assert found, "the page has a form with a CSRF token"
+    return found[1]
+
+
+def sign_in(client, name: str, password: str = PASSWORD):
+    """Sign in through /login as a browser does (its form's token and cookie); the answer to the POST."""
+    token = form_token(client.get("/login").text)
+    return client.post("/login", data={"name": name, "password": password, "csrf": token}, follow_redirects=False)
+
+
+class Served:
+    """The console served by uvicorn on 127.0.0.1 at a free port, in a thread of this process."""
+
+    def __init__(self, settings: ConsoleSettings):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(build_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        wait_until(lambda: self.server.started, 20, f"the console to listen on {self.url}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
