@@ -36,7 +36,7 @@ def entries(setup, **filters):
 def test_signing_in_sets_a_strict_http_only_session_cookie_and_goes_to_the_roles_page(client, setup):
     answer = sign_in(client, "tess")
     assert answer.status_code == 303
-    cookie = [c for c in answer.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE + "=")][0]
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE + "="))
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
     assert client.get("/", follow_redirects=False).headers["location"] == "/trace"
     assert [e.user for e in entries(setup, action="login")] == ["tess"]

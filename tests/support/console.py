@@ -10,12 +10,12 @@ from pathlib import Path
 
 import uvicorn
 from servers import free_port
-from support.wait import wait_until
 
 from edge.console import accounts
 from edge.console.app import ConsoleSettings, build_app
 from edge.console.audit import AuditKey
 from edge.console.db import ConsoleDb
+from support.wait import wait_until
 
 PASSWORD = "correct horse battery staple"
 # name: (role, sites); "scoped" may trace only at site "north", "lookout" sees checkpoints of "north" only
