@@ -83,3 +83,29 @@ class Served:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(20)
+
+
+def random_person(rng, bits: int = 1024) -> str:
+    """A FaceHash text under the tests' KEY of a made-up person (random bits: about half differ from any other's)."""
+    from edge.core import facehash
+    from support.events import KEY
+
+    return str(facehash.from_packed(KEY.id, bytes(rng.integers(0, 256, bits // 8, dtype="uint8")), bits))
+
+
+def store_events(db_url: str, seen: list[tuple[str, str, float, list[str]]]) -> None:
+    """Store events as the collector does: (site, checkpoint, seconds after support.events.T0, FaceHashes)."""
+    from edge.core import events
+    from edge.tracer import store
+    from support.events import checked, event_of
+
+    batch = []
+    for site, checkpoint, seconds, codes in seen:
+        body = event_of(codes, checkpoint, seconds)
+        body["site"] = site
+        batch.append(checked(events.validate(body)))
+    opened = store.open_store(db_url)
+    try:
+        opened.add(batch)
+    finally:
+        opened.close()
