@@ -31,9 +31,9 @@ from edge.core.broker import BrokerConfig
 from edge.core.errors import EX_CONFIG, TraceonError
 from edge.core.shown import shown
 from edge.core.spans import span, when
-from edge.tracer import intake
+from edge.tracer import intake, unit_reports
 from edge.tracer.limits import DAY_MS, Limits, Meter, remember, started_ms
-from edge.tracer.store import CONFLICT, REPEATED, STORED, Held, Store, StoreError, open_store, redacted
+from edge.tracer.store import CONFLICT, REPEATED, STORED, Held, Store, StoreError, UnitReport, open_store, redacted
 
 MAX_BATCH = 100  # messages per transaction; also the most the broker may have in flight to us
 MAX_PACKET = 1 << 20  # the broker drops larger messages for us instead of sending them (MQTT 5)
@@ -74,6 +74,10 @@ class UnitAside:
     told_at: float = -1e9
 
 
+def now_ms() -> int:
+    return round(time.time() * 1000)
+
+
 def default_client_id(share: str | None) -> str:
     return f"traceon-collect-{socket.gethostname()}" + (f"-{share}" if share else "")
 
@@ -83,10 +87,13 @@ class Collector:
         self.settings, self.options, self.out = settings, options, out
         self.client_id = options.client_id or default_client_id(options.share)
         self.filter = topics.events_filter(settings.topic_prefix, options.share)
+        self.filters = [self.filter, *unit_reports.filters(settings.topic_prefix)]
+        self.pacer = unit_reports.Pacer()
         self.inbox: queue.Queue[Delivery] = queue.Queue(maxsize=10 * MAX_BATCH)
         self.stop = threading.Event()
         self.generation = 0
         self.counts = {STORED: 0, REPEATED: 0, CONFLICT: 0, "refused": 0, "set aside": 0, "dropped": 0}
+        self.counts |= {"reports": 0, "reports skipped": 0}  # status and health: passed on; over a unit's pace
         self.meter = Meter(options.limits)
         self.held_by_unit: dict[tuple[str, str, str], UnitAside] = {}
         self.exit_code = 0
@@ -128,17 +135,19 @@ class Collector:
                 f"warning: the broker kept no session for {self.client_id}: events published while this collector "
                 "was away are lost (the broker restarted without persistence, or the session expired)"
             )
-        client.subscribe(self.filter, qos=1)
+        client.subscribe([(f, 1) for f in self.filters])
         self.had_session = True
 
     def _subscribed(self, client, userdata, mid, reasons, properties) -> None:
         if any(r.is_failure for r in reasons):
-            self.say(f"traceon-edge: the broker refused the subscription to {self.filter}: {reasons[0]}; check its ACL")
+            refused = ", ".join(f for f, r in zip(self.filters, reasons, strict=False) if r.is_failure)
+            self.say(f"traceon-edge: the broker refused the subscription to {refused}; check its ACL")
             self.exit_code = EX_CONFIG
             self.stop.set()
             return
         self.say(
-            f"collecting {self.filter} from {self.settings.host}:{self.settings.port} as {self.client_id} "
+            f"collecting {self.filter} (and each unit's status and health) from {self.settings.host}:"
+            f"{self.settings.port} as {self.client_id} "
             f"(the broker keeps its session {span(self.options.session_expiry_s * 1000)})"
         )
 
@@ -211,6 +220,8 @@ class Collector:
                 + (f" (of which {c[CONFLICT]} reused a stored event's id)" if c[CONFLICT] else "")
                 + (f", set aside {c['set aside']}" if c["set aside"] else "")
                 + (f", dropped {c['dropped']} over the set-aside cap" if c["dropped"] else "")
+                + f"; units' status and health: {c['reports']} passed on"
+                + (f", {c['reports skipped']} over a unit's pace skipped" if c["reports skipped"] else "")
             )
             self.store.close()
         return self.exit_code
@@ -224,6 +235,8 @@ class Collector:
                 touched |= self._write(batch)
             now = time.monotonic()
             try:  # upkeep that fails (a database down or full) is tried again later; events are safe meanwhile
+                if not batch:
+                    self._write_due()
                 if now >= next_upkeep and touched:
                     next_upkeep = now + 10
                     self.store.maintain(touched)
@@ -246,11 +259,25 @@ class Collector:
                 break
         return batch
 
+    def _write_due(self) -> None:
+        """Status transitions that waited for their unit's turn (unit_reports.Pacer)."""
+        due = self.pacer.due(now_ms())
+        if due:
+            self.store.add([], [], due)
+            self.counts["reports"] += len(due)
+
     def _write(self, batch: list[Delivery]) -> set[tuple[str, int]]:
         checked: list[tuple[Delivery, intake.Event | None]] = []
         held: list[Held] = []
+        reports = self.pacer.due(now_ms())
         for delivery in batch:
             try:
+                unit = topics.unit_of(delivery.topic, self.settings.topic_prefix)
+                if unit is not None and unit[3] in unit_reports.KINDS:
+                    report = self._report(unit, delivery.payload)
+                    reports += [report] if report is not None else []
+                    checked.append((delivery, None))
+                    continue
                 event, aside = self._check(delivery)
             except intake.Refused as e:
                 self._refused(delivery, str(e))
@@ -264,7 +291,7 @@ class Collector:
         events = [e for _, e in checked if e is not None]
         while not self.stop.is_set():
             try:
-                outcomes = iter(self.store.add(events, held))
+                outcomes = iter(self.store.add(events, held, reports))
                 break
             except Exception as e:  # a database that is down or full: keep the messages unacknowledged
                 self.say(f"cannot store events ({type(e).__name__}: {e}); retrying in 5 s, nothing is acknowledged")
@@ -272,6 +299,7 @@ class Collector:
                 self._reopen()
         else:
             return set()  # stopping: the broker sends them again to the next run
+        self.counts["reports"] += len(reports)
         for delivery, event in checked:
             if event is not None:
                 outcome = next(outcomes)
@@ -281,6 +309,18 @@ class Collector:
             if delivery.generation == self.generation:  # else it comes again on the new connection
                 self.client.ack(delivery.mid, 1)
         return {(e.key_id, e.bits) for e in events if e.bits}
+
+    def _report(self, unit: tuple[str, str, str, str], payload: bytes) -> UnitReport | None:
+        """A status transition or health report to pass on to the store, or None (no change, or over the
+        unit's pace: unit_reports says why a flood costs a size check, or a parse, at most)."""
+        site, checkpoint, device, kind = unit
+        received = now_ms()
+        if kind == "status":
+            return self.pacer.status(unit_reports.status((site, checkpoint, device), payload, received))
+        if not self.pacer.health_turn((site, checkpoint, device), received):
+            self.counts["reports skipped"] += 1
+            return None
+        return unit_reports.health((site, checkpoint, device), payload, received)
 
     def _check(self, delivery: Delivery) -> tuple[intake.Event | None, Held | None]:
         """The event to store, or the one to set aside (cheap limits first: a flood costs a JSON parse)."""

@@ -8,6 +8,7 @@ import io
 import json
 
 from edge.core.spans import span, when
+from edge.tracer.store import Gap
 from edge.tracer.trace import Contact, Trace, Visit
 
 SIGHTING_COLOUR = "#d62728"  # the traced person (tests look for these colours in a screenshot)
@@ -16,20 +17,59 @@ LISTED = 50  # contacts listed per visit, the nearest in time; the rest are coun
 
 
 def listed(v: Visit) -> list[Contact]:
-    """The LISTED contacts of a visit nearest in time to a sighting, in the visit's order."""
+    """The LISTED contacts of a visit nearest in time to a sighting, in the visit's order; under a flood,
+    those seen by another unit than the flooding one come first (its junk, however near, cannot push them out)."""
     if len(v.contacts) <= LISTED:
         return v.contacts
-    nearest = sorted(range(len(v.contacts)), key=lambda i: (abs(v.contacts[i].gap_ms), i))[:LISTED]
-    return [v.contacts[i] for i in sorted(nearest)]
+    flooder = v.flooding[0] if v.flooding else None
+
+    def junk(c: Contact) -> bool:
+        return flooder is not None and all(r.device == flooder for r in c.rows)
+
+    nearest = sorted(range(len(v.contacts)), key=lambda i: (junk(v.contacts[i]), abs(v.contacts[i].gap_ms), i))
+    return [v.contacts[i] for i in sorted(nearest[:LISTED])]
 
 
 def more(v: Visit) -> str:
     """What is not listed, in words ('' if everything is)."""
-    left = v.contacts[LISTED:] if len(v.contacts) > LISTED else []
-    if not left:
+    left = len(v.contacts) - LISTED
+    if left <= 0:
         return ""
     rows = sum(len(c.rows) for c in v.contacts) - sum(len(c.rows) for c in listed(v))
-    return f"… and {len(left):,} more contact(s) ({rows:,} rows) farther in time: the {LISTED} nearest are listed"
+    first = f", those seen by other units than {v.flooding[0]} first" if v.flooding else ""
+    return f"… and {left:,} more contact(s) ({rows:,} rows) farther in time: the {LISTED} nearest are listed{first}"
+
+
+GAP_WORDS = {"offline": "offline", "camera": "camera failing", "clock": "clock unsynchronised"}
+
+
+def gap_text(g: Gap) -> str:
+    """One period of a unit's gap in coverage, in words (its checkpoint aside)."""
+    until = when(g.to_ms) if g.to_ms is not None else "now (still so at its newest report)"
+    return f"{g.device}: {GAP_WORDS.get(g.kind, g.kind)} {when(g.from_ms)} – {until} UTC"
+
+
+def gaps_by_place(t: Trace) -> dict[tuple[str, str], list[Gap]]:
+    places: dict[tuple[str, str], list[Gap]] = {}
+    for g in t.gaps:
+        places.setdefault((g.site, g.checkpoint), []).append(g)
+    return places
+
+
+def coverage_lines(t: Trace) -> list[str]:
+    """Per checkpoint of the window, when it could not see anyone: silence there is not absence."""
+    scope = f" at {', '.join(sorted(t.sites))}" if t.sites is not None else ""
+    places = gaps_by_place(t)
+    if not places:
+        return [
+            f"Coverage{scope}: no unit said it was offline, its camera failing or its clock unsynchronised in this "
+            "window (units that report their status and health)"
+        ]
+    lines = [f"Coverage{scope}: when a unit was offline, its camera failing or its clock unsynchronised"]
+    for (site, checkpoint), gaps in places.items():
+        lines.append(f"  {site}/{checkpoint}")
+        lines += [f"    {gap_text(g)}" for g in gaps]
+    return lines
 
 
 def flooding(v: Visit) -> str:
@@ -105,9 +145,14 @@ def table(t: Trace) -> str:
             )
         if more(v):
             out.append(f"    {more(v)}")
-    contacts = sum(len(v.contacts) for v in t.visits)
-    out.append(f"{len(t.sightings)} sighting(s) in {len(t.visits)} visit(s); {contacts:,} contact(s)")
+    out += ["", *coverage_lines(t)]
+    out.append(summary(t))
     return "\n".join(out) + "\n"
+
+
+def summary(t: Trace) -> str:
+    contacts = sum(len(v.contacts) for v in t.visits)
+    return f"{len(t.sightings)} sighting(s) in {len(t.visits)} visit(s); {contacts:,} contact(s)"
 
 
 def as_dict(t: Trace) -> dict:
@@ -166,6 +211,18 @@ def as_dict(t: Trace) -> dict:
             }
             for v in t.visits
         ],
+        "sites": sorted(t.sites) if t.sites is not None else None,
+        "gaps": [
+            {
+                "site": g.site,
+                "checkpoint": g.checkpoint,
+                "device": g.device,
+                "kind": g.kind,
+                "from": when(g.from_ms),
+                "to": when(g.to_ms) if g.to_ms is not None else None,
+            }
+            for g in t.gaps
+        ],
     }
 
 
@@ -173,9 +230,28 @@ def as_json(t: Trace) -> str:
     return json.dumps(as_dict(t), indent=2) + "\n"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as a formula
+
+
+def cell(value):
+    """A CSV cell a spreadsheet shows as text: a text that starts like a formula gets a leading apostrophe
+    (numbers are ours, and stay numbers)."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+class SafeWriter:
+    """csv.writer whose every text cell is neutralised (cell())."""
+
+    def __init__(self, buffer: io.StringIO):
+        self.writer = csv.writer(buffer)
+
+    def writerow(self, row: list) -> None:
+        self.writer.writerow([cell(value) for value in row])
+
+
 def as_csv(t: Trace) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeWriter(buffer)
     head = ["kind", "site", "checkpoint", "first", "last", "times", "distance", "gap_s", "clock", "facehash", "note"]
     writer.writerow(head)
     for s in t.sightings:
@@ -191,15 +267,35 @@ def as_csv(t: Trace) -> str:
             writer.writerow(["contacts_not_listed", *cells, len(v.contacts) - len(listed(v)), "", "", "", "", more(v)])
         if v.flooding:
             writer.writerow(["flooding_unit", *cells, v.flooding[1], "", "", "", "", flooding(v)])
+    for g in t.gaps:
+        until = when(g.to_ms) if g.to_ms is not None else ""
+        writer.writerow(["gap", g.site, g.checkpoint, when(g.from_ms), until, "", "", "", "", "", gap_text(g)])
     return buffer.getvalue()
 
 
-# --- HTML: one file, no network at view time ------------------------------------------------------------
+# --- HTML: one file, no network at view time; no inline script or style attribute (a strict CSP serves it) ---
 
 WIDTH, LEFT, RIGHT, LANE = 960, 170, 40, 18
+GAP_COLOURS = {"offline": "#555555", "camera": "#e377c2", "clock": "#bcbd22"}  # far from red and blue
+
+# Class-based, scoped to the report's own element: the console serves it as a file, as_html inlines it.
+STYLE = """.trace-report{font-family:sans-serif}
+.trace-report td,.trace-report th{padding:2px 10px;text-align:left;vertical-align:top}
+.trace-report svg{display:block}
+.trace-report .visit{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start;margin-bottom:16px}
+.trace-report .warning{color:#8b0000;font-weight:bold}
+.trace-report .note{color:#555555}
+.trace-report .gap-offline{color:#555555}
+.trace-report .gap-camera{color:#a0306e}
+.trace-report .gap-clock{color:#6b6b10}
+"""
 
 
-def _lane_svg(v: Visit, stride_ms: int) -> str:
+def esc(value) -> str:
+    return html.escape(str(value))
+
+
+def _lane_svg(v: Visit, stride_ms: int, gaps: list[Gap]) -> str:
     start, end = v.first_ms - stride_ms, v.last_ms + stride_ms
     scale = (WIDTH - LEFT - RIGHT) / max(end - start, 1)
 
@@ -210,10 +306,18 @@ def _lane_svg(v: Visit, stride_ms: int) -> str:
     height = 46 + LANE * max(len(contacts), 1)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" role="img">',
-        f'<rect x="{x(v.first_ms - stride_ms):.1f}" y="4" width="{(end - start) * scale:.1f}" height="{height - 8}" '
-        'fill="#f2f2f2"/>',
-        f'<text x="4" y="24" font-size="12">{html.escape(when(v.first_ms, "%Y-%m-%d"))} (UTC)</text>',
+        f'<rect x="{x(start):.1f}" y="4" width="{(end - start) * scale:.1f}" height="{height - 8}" fill="#f2f2f2"/>',
+        f'<text x="4" y="24" font-size="12">{esc(when(v.first_ms, "%Y-%m-%d"))} (UTC)</text>',
     ]
+    for g in gaps:  # shaded where the checkpoint could not see anyone, under the marks
+        low, high = max(g.from_ms, start), min(end if g.to_ms is None else g.to_ms, end)
+        if high <= low:
+            continue
+        parts.append(
+            f'<rect class="gap gap-{esc(g.kind)}" x="{x(low):.1f}" y="4" width="{max((high - low) * scale, 2):.1f}" '
+            f'height="{height - 8}" fill="{GAP_COLOURS.get(g.kind, "#555555")}" fill-opacity="0.35">'
+            f"<title>{esc(gap_text(g))}</title></rect>"
+        )
     for ms in range(start, end + 1, max((end - start) // 4, 1)):
         parts.append(f'<line x1="{x(ms):.1f}" y1="4" x2="{x(ms):.1f}" y2="{height - 4}" stroke="#cccccc"/>')
         parts.append(f'<text x="{x(ms) + 2:.1f}" y="{height - 6}" font-size="10">{when(ms, "%H:%M")}</text>')
@@ -221,49 +325,100 @@ def _lane_svg(v: Visit, stride_ms: int) -> str:
         cx = x(s.row.started_ms)
         parts.append(
             f'<polygon points="{cx:.1f},12 {cx + 7:.1f},19 {cx:.1f},26 {cx - 7:.1f},19" fill="{SIGHTING_COLOUR}">'
-            f"<title>sighting {html.escape(when(s.row.started_ms))}, distance "
+            f"<title>sighting {esc(when(s.row.started_ms))}, distance "
             f"{s.distance / s.row.bits:.3f}</title></polygon>"
         )
     for i, c in enumerate(contacts):
         y = 34 + i * LANE
         x0, x1 = x(c.first_ms), max(x(c.last_ms), x(c.first_ms) + 6)
-        label = html.escape(f"contact {i + 1} · {len(c.rows)}×")
-        parts.append(f'<text x="4" y="{y + 10}" font-size="11">{label}</text>')
+        parts.append(f'<text x="4" y="{y + 10}" font-size="11">{esc(f"contact {i + 1} · {len(c.rows)}×")}</text>')
         parts.append(
             f'<rect x="{x0:.1f}" y="{y}" width="{x1 - x0:.1f}" height="{LANE - 6}" fill="{CONTACT_COLOUR}">'
-            f"<title>{html.escape(when(c.first_ms))} – {html.escape(when(c.last_ms))}</title></rect>"
+            f"<title>{esc(when(c.first_ms))} – {esc(when(c.last_ms))}</title></rect>"
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def as_html(t: Trace) -> str:
-    places: dict[tuple[str, str], list[Visit]] = {}
-    for v in t.visits:
-        places.setdefault((v.site, v.checkpoint), []).append(v)
-    body = [f"<p>{html.escape(line)}</p>" for line in header(t)]
-    body.append("<h2>Sightings, nearest first</h2><table><tr><th>rank</th><th>distance</th><th>when (UTC)</th>")
-    body.append("<th>site/checkpoint</th><th>device</th></tr>")
-    for rank, s in enumerate(t.sightings, 1):
-        r = s.row
-        cells = [rank, f"{s.distance / r.bits:.3f}", when(r.started_ms), f"{r.site}/{r.checkpoint}", r.device]
-        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    body.append("</table>")
+def _table(head: list[str], rows: list[list]) -> str:
+    cells = "".join(f"<th>{esc(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{cells}</tr>{body}</table>"
+
+
+def _contacts_html(v: Visit) -> str:
+    """What the text report lists of a visit: its contacts (numbered as on the timeline), the flooding
+    warning and the line for those not listed."""
+    parts = [f'<p class="warning">{esc(flooding(v))}</p>'] if v.flooding else []
+    rows = [
+        [
+            f"contact {i}",
+            when(c.first_ms),
+            when(c.last_ms, "%H:%M:%S"),
+            len(c.rows),
+            f"{c.gap_ms / 60000:+.1f} min",
+            short(c.rows[0].code_text),
+        ]
+        for i, c in enumerate(listed(v), 1)
+    ]
+    if rows:
+        parts.append(_table(["", "first seen (UTC)", "last seen", "times", "nearest gap", "FaceHash"], rows))
+    else:
+        parts.append("<p>No contact.</p>")
+    if more(v):
+        parts.append(f'<p class="note">{esc(more(v))}</p>')
+    return "<div>" + "".join(parts) + "</div>"
+
+
+def html_body(t: Trace) -> str:
+    """The report as an HTML fragment (no <html> or <head>): everything the text report holds, styled only
+    by STYLE's classes."""
+    body = ['<div class="trace-report">'] + [f"<p>{esc(line)}</p>" for line in header(t)]
+    body.append("<h2>Sightings, nearest first</h2>")
+    sightings = [
+        [
+            rank,
+            f"{s.distance / s.row.bits:.3f}",
+            when(s.row.started_ms),
+            f"{s.row.site}/{s.row.checkpoint}",
+            s.row.device,
+            "" if s.row.trusted_time else f"the unit's clock was {s.row.clock}: the time may be off",
+        ]
+        for rank, s in enumerate(t.sightings, 1)
+    ]
+    head = ["rank", "distance", "when (UTC)", "site/checkpoint", "device", "note"]
+    body.append(_table(head, sightings) if sightings else "<p>(none)</p>")
     body.append(
-        f"<h2>Timeline per checkpoint</h2><p>Red: the traced person; blue: contacts (first to last seen); grey: "
-        f"the stride ({html.escape(span(t.stride_ms))}) before the first and after the last sighting of a visit.</p>"
+        f"<h2>Visits and contacts (stride {esc(span(t.stride_ms))})</h2><p>One line per contact person per visit. "
+        "Timeline: red, the traced person; blue, contacts (first to last seen); light grey, the stride before "
+        "the first and after the last sighting; shaded, a unit offline (dark grey), its camera failing (pink) or "
+        "its clock unsynchronised (olive).</p>"
     )
-    for (site, checkpoint), visits in places.items():
-        body.append(f"<h3>{html.escape(site)}/{html.escape(checkpoint)}</h3>")
-        for v in visits:
-            body += [f"<p>{html.escape(said)}</p>" for said in (flooding(v), more(v)) if said]
-            body.append(_lane_svg(v, t.stride_ms))
-    if not places:
+    gaps = gaps_by_place(t)
+    for v in t.visits:
+        body.append(
+            f"<h3>{esc(v.site)}/{esc(v.checkpoint)} {esc(when(v.first_ms))} – {esc(when(v.last_ms, '%H:%M:%S'))} "
+            f"UTC: {len(v.sightings)} sighting(s), {len(v.contacts):,} contact(s)</h3>"
+        )
+        lane = _lane_svg(v, t.stride_ms, gaps.get((v.site, v.checkpoint), []))
+        body.append(f'<div class="visit"><div>{lane}</div>{_contacts_html(v)}</div>')
+    if not t.visits:
         body.append("<p>No sightings in this window.</p>")
-    style = "body{font-family:sans-serif;margin:16px}td,th{padding:2px 10px;text-align:left}svg{display:block}"
+    lines = coverage_lines(t)
+    body.append(f"<h2>{esc(lines[0])}</h2>")
+    for (site, checkpoint), place_gaps in gaps.items():
+        body.append(f"<h3>{esc(site)}/{esc(checkpoint)}</h3><ul>")
+        body += [f'<li class="gap-{esc(g.kind)}">{esc(gap_text(g))}</li>' for g in place_gaps]
+        body.append("</ul>")
+    body.append(f"<p>{esc(summary(t))}</p></div>")
+    return "".join(body)
+
+
+def as_html(t: Trace) -> str:
+    """A whole page, one file: html_body with STYLE inlined."""
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>traceon-edge trace</title>'
-        f"<style>{style}</style></head><body><h1>Trace</h1>{''.join(body)}</body></html>\n"
+        f"<style>body{{margin:16px}}{STYLE}</style></head><body><h1>Trace</h1>{html_body(t)}</body></html>\n"
     )
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from edge.core import facehash
 from edge.core.errors import TraceError
 from edge.tracer import grouping, operating_point
-from edge.tracer.store import Row, Store
+from edge.tracer.store import Gap, Row, Store
 from edge.tracer.store.counts import stored_count
 
 CONTACT_LINK_FAR = 1e-5  # two rows of a visit are one contact person within this FAR's distance
@@ -79,6 +79,8 @@ class Trace:
     sightings: list[Sighting]  # ranked by distance
     visits: list[Visit]  # in time order
     notes: list[str] = field(default_factory=list)  # what the reader should know about the store itself
+    gaps: list[Gap] = field(default_factory=list)  # when a unit in scope was offline, its camera or clock failing
+    sites: frozenset[str] | None = None  # the sites searched (None: every site)
 
 
 def query_codes(texts: list[str]) -> list[facehash.FaceHash]:
@@ -98,7 +100,10 @@ def run(
     max_false: float = 1.0,
     far: float | None = None,
     now: datetime.datetime | None = None,
+    sites: frozenset[str] | None = None,
 ) -> Trace:
+    """With `sites`, the search, its budget of false sightings, the contacts and the gaps are those of
+    these sites only (a user scoped to them sees nothing of the others)."""
     codes = query_codes(texts)
     key_id, bits = codes[0].key_id, len(codes[0].bits)
     if not store.holds(key_id):
@@ -115,7 +120,7 @@ def run(
     # The budget needs the number of rows, which the search counts: search at the loosest distance the
     # calibration allows, then keep what the operating point for that many rows accepts.
     loosest = operating_point.choose(bits, 1, photos=photos, codes=len(codes), far=operating_point.MAX_FAR).distance
-    search = store.near(key_id, bits, packed, loosest, since_ms, until_ms)
+    search = store.near(key_id, bits, packed, loosest, since_ms, until_ms, sites=sites)
     point = operating_point.choose(bits, search.searched, photos=photos, codes=len(codes), max_false=max_false, far=far)
     hits = [(i, d) for i, d in search.hits if d <= point.distance]
     by_id = {r.id: r for r in store.rows([i for i, _ in hits])}
@@ -144,6 +149,8 @@ def run(
         sightings=sightings,
         visits=visits,
         notes=store_notes(store),
+        gaps=store.gaps(since_ms, until_ms, sites),
+        sites=sites,
     )
 
 

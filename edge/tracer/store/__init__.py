@@ -7,10 +7,12 @@ sealed into segments of SEGMENT_ROWS codes so that a million rows are a few blob
 Python objects. Times are milliseconds since 1970 (UTC) in both.
 
 The parts: protocol.py (the Store base and its values), schema.py (tables, version, upgrades), one
-module per engine (sqlite.py, postgres.py), opening.py (a URL to its engine) and urls.py (redaction).
+module per engine (sqlite.py, postgres.py), coverage.py (the units' statuses and health, gaps, history),
+opening.py (a URL to its engine) and urls.py (redaction).
 """
 
 from edge.core.errors import StoreError
+from edge.tracer.store.coverage import Bucket, Checkpoint, Gap, UnitReport
 from edge.tracer.store.opening import open_store
 from edge.tracer.store.protocol import (
     CONFLICT,
@@ -38,11 +40,15 @@ __all__ = [
     "SCHEMA_VERSION",
     "SEGMENT_ROWS",
     "STORED",
+    "Bucket",
+    "Checkpoint",
+    "Gap",
     "Held",
     "Row",
     "Search",
     "Store",
     "StoreError",
+    "UnitReport",
     "open_store",
     "redacted",
 ]

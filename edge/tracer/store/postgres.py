@@ -34,6 +34,17 @@ class PostgresStore(Store):
         rows = self.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
         return {name for (name,) in rows}
 
+    def columns(self, table: str) -> set[str]:
+        rows = self.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s",
+            (table,),
+        )
+        return {name for (name,) in rows}
+
+    def json_int(self, column: str, field: str) -> str:
+        return f"CAST(CAST({column} AS jsonb) ->> '{field}' AS INTEGER)"
+
     def tables_sql(self) -> str:
         return (
             TABLES.format(id="BIGSERIAL PRIMARY KEY", code="BIT VARYING")
@@ -55,9 +66,21 @@ class PostgresStore(Store):
             return None
         return int(value, 2).to_bytes(bits // 8, "big")
 
-    def near(self, key_id: str, bits: int, codes: list[bytes], max_distance: int, start_ms: int, end_ms: int) -> Search:
+    def near(
+        self,
+        key_id: str,
+        bits: int,
+        codes: list[bytes],
+        max_distance: int,
+        start_ms: int,
+        end_ms: int,
+        sites: frozenset[str] | None = None,
+    ) -> Search:
         window = "key_id = %s AND bits = %s AND started_ms BETWEEN %s AND %s"
-        params = (key_id, bits, start_ms, end_ms)
+        params: tuple = (key_id, bits, start_ms, end_ms)
+        if sites is not None:
+            window += " AND site = ANY(%s)"
+            params += (sorted(sites),)
         bad = "code IS NULL OR length(code) <> bits"
         searched, unreadable = self.execute(
             f"SELECT COUNT(*), COUNT(*) FILTER (WHERE {bad}) FROM persons WHERE {window}",

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from edge.core import facehash
 from edge.tracer import intake
+from edge.tracer.store import coverage
+from edge.tracer.store.coverage import Bucket, Checkpoint, Gap, UnitReport
 
 STORED, REPEATED, CONFLICT = "stored", "repeated", "conflict"
 
@@ -63,6 +65,7 @@ EVENT_COLUMNS = (
     "received_ms",
     "body",
     "clock",
+    "faces",
 )
 PERSON_COLUMNS = ("event_id", "position", "site", "checkpoint", "started_ms", "ended_ms", "key_id", "bits", "code")
 HELD_COLUMNS = (
@@ -148,12 +151,22 @@ class Store:
     def tables_sql(self) -> str:
         raise NotImplementedError
 
+    def columns(self, table: str) -> set[str]:
+        raise NotImplementedError
+
+    def json_int(self, column: str, field: str) -> str:
+        """SQL for the integer `field` of the JSON text in `column`."""
+        raise NotImplementedError
+
     # --- writing ---
-    def add(self, batch: list[intake.Event], held: list[Held] = ()) -> list[str]:
-        """Store a batch, and the events set aside with it, in one transaction; for each event STORED,
-        REPEATED (same id and body) or CONFLICT (same id, other content: kept as first stored)."""
+    def add(self, batch: list[intake.Event], held: list[Held] = (), reports: list[UnitReport] = ()) -> list[str]:
+        """Store a batch, the events set aside with it and the units' reports (each only if it changes what
+        is stored of its unit), in one transaction; for each event STORED, REPEATED (same id and body) or
+        CONFLICT (same id, other content: kept as first stored)."""
         received = now_ms()
         with self.transaction():
+            for report in reports:
+                coverage.write(self, report)
             for item in held:
                 self.execute(
                     f"INSERT INTO held ({', '.join(HELD_COLUMNS)}) VALUES ({', '.join('?' * len(HELD_COLUMNS))})",
@@ -201,6 +214,7 @@ class Store:
             received_ms,
             event.text,
             event.clock,
+            event.body.get("faces"),
         ]
 
     def person_values(self, event: intake.Event) -> list[list]:
@@ -227,11 +241,13 @@ class Store:
         return "?"
 
     def forget_before(self, cutoff_ms: int) -> int:
-        """Delete every event (and its persons) that started before `cutoff_ms`; the number of events."""
+        """Delete every event (and its persons) that started before `cutoff_ms`, and the units' reports made
+        before it (each unit's newest kept: its state now); the number of events."""
         with self.transaction():
             self.execute("DELETE FROM persons WHERE started_ms < ?", (cutoff_ms,))
             deleted = self.execute("DELETE FROM events WHERE started_ms < ?", (cutoff_ms,)).rowcount
             self.forget_codes_before(cutoff_ms)
+            coverage.forget_before(self, cutoff_ms)
         return deleted
 
     def forget_codes_before(self, cutoff_ms: int) -> None:
@@ -288,8 +304,18 @@ class Store:
         return int(found[0])
 
     # --- reading ---
-    def near(self, key_id: str, bits: int, codes: list[bytes], max_distance: int, start_ms: int, end_ms: int) -> Search:
-        """Rows of this key and length that started inside the window, within `max_distance` bits of any code."""
+    def near(
+        self,
+        key_id: str,
+        bits: int,
+        codes: list[bytes],
+        max_distance: int,
+        start_ms: int,
+        end_ms: int,
+        sites: frozenset[str] | None = None,
+    ) -> Search:
+        """Rows of this key and length that started inside the window (at these sites; None: all), within
+        `max_distance` bits of any code."""
         raise NotImplementedError
 
     def rows(self, ids: list[int]) -> list[Row]:
@@ -336,6 +362,26 @@ class Store:
     def coverage(self) -> tuple[int | None, int | None]:
         """When the oldest and the newest stored event started."""
         return tuple(self.execute("SELECT MIN(started_ms), MAX(started_ms) FROM events").fetchone())
+
+    # --- coverage: the units' statuses and health (coverage.py) ---
+    def gaps(
+        self,
+        since_ms: int,
+        until_ms: int,
+        sites: frozenset[str] | None = None,
+        place: tuple[str, str] | None = None,
+    ) -> list[Gap]:
+        """Periods overlapping [since_ms, until_ms] when a unit was offline, its camera failing or its clock
+        unsynchronised; only at these sites (None: all) or this (site, checkpoint)."""
+        return coverage.gaps(self, since_ms, until_ms, sites, place)
+
+    def checkpoints(self, sites: frozenset[str] | None = None) -> list[Checkpoint]:
+        """Every checkpoint heard of (events, statuses or health), with its state now."""
+        return coverage.checkpoints(self, sites)
+
+    def activity(self, site: str, checkpoint: str, since_ms: int, until_ms: int, bucket_ms: int) -> list[Bucket]:
+        """Events, persons, faces and events of an unsynchronised clock per bucket of [since_ms, until_ms)."""
+        return coverage.activity(self, site, checkpoint, since_ms, until_ms, bucket_ms)
 
     def counts(self) -> tuple[int, int]:
         events = self.execute("SELECT COUNT(*) FROM events").fetchone()[0]

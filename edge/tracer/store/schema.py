@@ -10,15 +10,16 @@ from edge.tracer import intake
 from edge.tracer.store.protocol import HELD_COLUMNS, Store, now_ms
 from edge.tracer.store.urls import redacted
 
-SCHEMA_VERSION = 3  # 3: the `held` table, events set aside by the per-unit limits
+SCHEMA_VERSION = 4  # 3: the `held` table, events set aside by the per-unit limits; 4: coverage (statuses, health)
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
   event_id TEXT PRIMARY KEY, site TEXT NOT NULL, checkpoint TEXT NOT NULL, device TEXT NOT NULL,
   started_ms BIGINT NOT NULL, ended_ms BIGINT NOT NULL, key_id TEXT NOT NULL, received_ms BIGINT NOT NULL,
-  body TEXT NOT NULL, clock TEXT);
+  body TEXT NOT NULL, clock TEXT, faces INTEGER);
 CREATE INDEX IF NOT EXISTS events_time ON events (started_ms);
+CREATE INDEX IF NOT EXISTS events_place_time ON events (site, checkpoint, started_ms, device, faces, clock);
 CREATE TABLE IF NOT EXISTS persons (
   id {id}, event_id TEXT NOT NULL REFERENCES events (event_id) ON DELETE CASCADE, position INTEGER NOT NULL,
   site TEXT NOT NULL, checkpoint TEXT NOT NULL, started_ms BIGINT NOT NULL, ended_ms BIGINT NOT NULL,
@@ -29,7 +30,17 @@ CREATE TABLE IF NOT EXISTS held (
   id {id}, site TEXT NOT NULL, checkpoint TEXT NOT NULL, device TEXT NOT NULL, topic TEXT NOT NULL,
   received_ms BIGINT NOT NULL, started_ms BIGINT, persons INTEGER NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
   payload TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS held_unit ON held (site, checkpoint, device)
+CREATE INDEX IF NOT EXISTS held_unit ON held (site, checkpoint, device);
+CREATE TABLE IF NOT EXISTS statuses (
+  id {id}, site TEXT NOT NULL, checkpoint TEXT NOT NULL, device TEXT NOT NULL, at_ms BIGINT NOT NULL,
+  state TEXT NOT NULL, received_ms BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS statuses_unit_time ON statuses (site, checkpoint, device, at_ms);
+CREATE INDEX IF NOT EXISTS statuses_time ON statuses (at_ms);
+CREATE TABLE IF NOT EXISTS health (
+  id {id}, site TEXT NOT NULL, checkpoint TEXT NOT NULL, device TEXT NOT NULL, at_ms BIGINT NOT NULL,
+  camera TEXT NOT NULL, clock TEXT NOT NULL, received_ms BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS health_unit_time ON health (site, checkpoint, device, at_ms);
+CREATE INDEX IF NOT EXISTS health_time ON health (at_ms)
 """
 
 
@@ -48,8 +59,8 @@ def prepare(store: Store, url: str, upgrade: bool) -> None:
                     "(a collector does it by itself when it starts)"
                 )
             upgrade_from_1(store)
-        elif version == 2 and upgrade:  # schema 2 reads as 3 (it only lacks `held`): a trace need not upgrade
-            upgrade_from_2(store)
+        elif version in (2, 3) and upgrade:  # 2 and 3 read as 4 (they lack tables a trace can do without)
+            (upgrade_from_2 if version == 2 else upgrade_from_3)(store)
         elif version > SCHEMA_VERSION:
             raise StoreError(
                 f"{redacted(url)} was written by a newer traceon-edge (schema {version}, this one reads "
@@ -90,9 +101,9 @@ def upgrade_from_1(store: Store) -> None:
 
 
 def upgrade_from_2(store: Store) -> None:
-    """Schema 3 adds `held`; events stored before time sanity that start more than a day after they were
-    received are moved there, so that retention and the trace header's coverage see only real times."""
-    create(store)
+    """Schema 3 adds `held` (made here with schema 4's tables); events stored before time sanity that start
+    more than a day after they were received are moved there, so that retention and coverage see real times."""
+    upgrade_from_3(store)
     future = store.execute(
         "SELECT event_id, site, checkpoint, device, received_ms, started_ms, body FROM events "
         "WHERE started_ms > received_ms + ?",
@@ -117,6 +128,15 @@ def upgrade_from_2(store: Store) -> None:
         )
         store.execute("DELETE FROM persons WHERE event_id = ?", (event_id,))
         store.execute("DELETE FROM events WHERE event_id = ?", (event_id,))
+
+
+def upgrade_from_3(store: Store) -> None:
+    """Schema 4 adds the units' statuses and health reports (coverage), and each event's count of faces as
+    a column (read from its stored body), so that a checkpoint's history is counted from an index."""
+    if "faces" not in store.columns("events"):
+        store.execute("ALTER TABLE events ADD COLUMN faces INTEGER")
+        store.execute(f"UPDATE events SET faces = {store.json_int('body', 'faces')}")
+    create(store)
 
 
 def check_stored(body: dict) -> intake.Event:

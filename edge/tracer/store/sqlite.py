@@ -60,6 +60,12 @@ class SqliteStore(Store):
     def tables_sql(self) -> str:
         return TABLES.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", code="BLOB") + ";" + SEGMENTS
 
+    def columns(self, table: str) -> set[str]:
+        return {row[1] for row in self.execute(f"PRAGMA table_info({table})")}
+
+    def json_int(self, column: str, field: str) -> str:
+        return f"CAST(json_extract({column}, '$.{field}') AS INTEGER)"
+
     # --- segments: sealed runs of codes, one blob each ---
     def maintain(self, lengths: set[tuple[str, int]] | None = None) -> None:
         if lengths is None:
@@ -137,7 +143,50 @@ class SqliteStore(Store):
                 rows = list(zip(ids[keep].tolist(), times[keep].tolist(), map(bytes, codes[keep]), strict=True))
                 self.write_segment(key_id, bits, first, last, rows)
 
-    def near(self, key_id: str, bits: int, codes: list[bytes], max_distance: int, start_ms: int, end_ms: int) -> Search:
+    def near(
+        self,
+        key_id: str,
+        bits: int,
+        codes: list[bytes],
+        max_distance: int,
+        start_ms: int,
+        end_ms: int,
+        sites: frozenset[str] | None = None,
+    ) -> Search:
+        found = self.near_everywhere(key_id, bits, codes, max_distance, start_ms, end_ms)
+        if sites is None:
+            return found
+        return self.only_at(sites, found, key_id, bits, start_ms, end_ms)
+
+    def only_at(
+        self, sites: frozenset[str], found: Search, key_id: str, bits: int, start_ms: int, end_ms: int
+    ) -> Search:
+        """A search's hits at these sites, and the rows it searched there (segments do not hold sites: the
+        rows say; the budget of false sightings is then counted on the rows of these sites only)."""
+        if not sites:
+            return Search([], 0, found.unreadable)
+        marks = ", ".join("?" * len(sites))
+        kept: set[int] = set()
+        ids = [i for i, _ in found.hits]
+        for first in range(0, len(ids), 500):
+            chunk = ids[first : first + 500]
+            kept |= {
+                i
+                for (i,) in self.execute(
+                    f"SELECT id FROM persons WHERE id IN ({', '.join('?' * len(chunk))}) AND site IN ({marks})",
+                    [*chunk, *sorted(sites)],
+                )
+            }
+        (searched,) = self.execute(
+            "SELECT COUNT(*) FROM persons WHERE key_id = ? AND bits = ? AND started_ms BETWEEN ? AND ? "
+            f"AND length(code) * 8 = bits AND site IN ({marks})",
+            [key_id, bits, start_ms, end_ms, *sorted(sites)],
+        ).fetchone()
+        return Search([h for h in found.hits if h[0] in kept], searched, found.unreadable)
+
+    def near_everywhere(
+        self, key_id: str, bits: int, codes: list[bytes], max_distance: int, start_ms: int, end_ms: int
+    ) -> Search:
         hits: list[tuple[int, int]] = []
         searched = unreadable = 0
         self.db.execute("BEGIN")  # one snapshot: a segment sealed meanwhile is not read twice
