@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,8 @@ def notice_at(setup, site: str) -> int:
     db = setup.db()
     try:
         with db.transaction() as tx:
-            return notices.publish(tx, setup.key, site, "door", 1_000_000, 2_000_000, "setup", "test").id
+            now = int(time.time() * 1000)
+            return notices.publish(tx, setup.key, site, "door", now - 3_600_000, now, "setup", "test").id
     finally:
         db.close()
 

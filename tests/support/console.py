@@ -109,3 +109,20 @@ def store_events(db_url: str, seen: list[tuple[str, str, float, list[str]]]) -> 
         opened.add(batch)
     finally:
         opened.close()
+
+
+def store_statuses(db_url: str, said: list[tuple[str, str, float, str]]) -> None:
+    """Store units' status transitions as the collector does: (site, checkpoint, seconds after T0, online|offline),
+    each from unit-1 of that checkpoint (the device support.events.event_of names)."""
+    from edge.tracer import store, unit_reports
+    from support.events import T0
+
+    reports = [
+        unit_reports.status((site, checkpoint, "unit-1"), state.encode(), round((T0 + seconds) * 1000))
+        for site, checkpoint, seconds, state in said
+    ]
+    opened = store.open_store(db_url)
+    try:
+        opened.add([], reports=reports)
+    finally:
+        opened.close()

@@ -17,8 +17,9 @@ from starlette.responses import Response
 
 from edge.console.views import uploads
 from edge.console.views.results import Kept
+from edge.console.views.state import DatabaseDown
 from edge.console.views.web import address, check_token, console, field, page, require, session_cookie
-from edge.core.errors import SpanError, TraceonError
+from edge.core.errors import ConsoleDbError, SpanError, TraceonError
 from edge.core.spans import parse_span
 
 TEXT_MOST, CODES_MOST = 1000, 20_000  # longer is refused unread; audit.checked_text bounds what is kept
@@ -73,6 +74,8 @@ async def trace(request: Request) -> Response:
     )
     try:
         return await run_in_threadpool(_trace, request, session, asked, photos)
+    except (DatabaseDown, ConsoleDbError):
+        raise  # not the form's fault: the "database is down" page
     except (TraceonError, Refusal) as e:
         return await run_in_threadpool(trace_form, request, asked, str(e), 400)
 
