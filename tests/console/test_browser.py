@@ -11,11 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
-from support.console import PASSWORD, Served, console_setup, store_events
+from support.console import PASSWORD, Served, console_setup, store_events, store_statuses
 from support.data import need_data
 from support.events import KEY
 
 from edge.core import facehash
+from edge.tracer.report import GAP_COLOURS
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -76,6 +77,9 @@ def test_a_tracer_traces_from_a_photo_exports_and_notifies_and_an_auditor_sees_i
             ("south", "gate", 7200, [code(f"{PERSON}/4.jpg")]),
         ],
     )
+    # north/door's unit was offline from 5 to 8 minutes after the first sighting: shaded on its timeline
+    store_statuses(path, [("north", "door", -60, "online"), ("north", "door", 300, "offline"),
+                          ("north", "door", 480, "online")])  # fmt: skip
     setup = console_setup(tmp_path, path, key_files=(key_file(tmp_path),))
     shots = Shots(tmp_path)
     with Served(setup.settings) as served:
@@ -92,7 +96,10 @@ def test_a_tracer_traces_from_a_photo_exports_and_notifies_and_an_auditor_sees_i
         page.wait_for_selector("h1:has-text('Trace 1')")
         report = page.inner_text("section.report")
         assert "north/door" in report and "south/gate" in report, report[:2000]
-        assert "contact" in report.lower()
+        assert "contact 1" in report and "first seen" in report  # the contacts table beside the timeline
+        shaded = page.locator(f"section.report svg rect[fill='{GAP_COLOURS['offline']}']")
+        assert shaded.count() >= 1, "the offline period is shaded on north/door's timeline"
+        assert "offline" in report
         shots.take(page, "1-trace-result")
 
         with page.expect_download() as download:

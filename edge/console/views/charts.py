@@ -28,7 +28,7 @@ def bars(buckets: list, bucket_ms: int, label_fmt: str = "%m-%d %H:%M", gaps: li
     for gap in gaps or []:
         x0, x1 = x(gap.from_ms), x(gap.to_ms if gap.to_ms is not None else end)
         parts.append(
-            f'<rect class="gap gap-{escape(gap.kind)}" x="{x0:.1f}" y="{TOP}" width="{max(x1 - x0, 1):.1f}" '
+            f'<rect class="gap gap-{escape(gap.kind)}" x="{x0:.1f}" y="{TOP}" width="{max(x1 - x0, 3):.1f}" '
             f'height="{plot_h}"><title>{escape(gap.kind)}: {escape(when(gap.from_ms))} – '
             f"{escape(when(gap.to_ms))}</title></rect>"
         )
@@ -44,6 +44,8 @@ def bars(buckets: list, bucket_ms: int, label_fmt: str = "%m-%d %H:%M", gaps: li
     parts.append(f'<text class="tick" x="{LEFT - 6}" y="{TOP + plot_h}" text-anchor="end">0</text>')
     every = max(len(buckets) // 6, 1)
     for i in range(0, len(buckets), every):
+        if LEFT + i * step > WIDTH - 70:  # a label that would run off the chart's right edge
+            break
         parts.append(
             f'<text class="tick" x="{LEFT + i * step:.1f}" y="{HEIGHT - 8}">'
             f"{escape(when(buckets[i].start_ms, label_fmt))}</text>"
