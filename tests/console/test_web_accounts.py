@@ -126,3 +126,13 @@ def test_the_audit_page_shows_entries_filtered_by_user_and_action(client):
     assert "tess" not in only_otto.split('id="entries"')[1]
     bad = client.get("/audit", params={"since": "yesterday'; DROP TABLE audit; --"})
     assert bad.status_code == 400 and "give a span" in bad.text
+
+
+def test_a_csrf_token_of_an_ended_session_is_refused_in_the_next(client):
+    sign_in(client, "ada")
+    old = form_token(client.get("/users").text)
+    client.post("/logout", data={"csrf": old})
+    sign_in(client, "ada")
+    replayed = client.post("/users/vera/disable", data={"csrf": old})
+    assert replayed.status_code == 403
+    assert "active" in client.get("/users").text.split("vera", 1)[1][:200]
