@@ -119,6 +119,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="the FaceHash was made from N photos (embed --one-person); 1 to 4",
     )
+    trace.add_argument(
+        "--site",
+        action="append",
+        metavar="SITE",
+        help="search, and list contacts and gaps, only at this site (repeat for more; default every site)",
+    )
     trace.add_argument("--format", choices=("table", "csv", "json", "html"), default="table")
     trace.add_argument("--output", metavar="FILE", help="write the report here (e.g. trace.html)")
 
@@ -178,6 +184,7 @@ def trace_person(args, out=sys.stdout) -> int:
             photos=args.query_photos,
             max_false=args.max_false,
             far=args.far,
+            sites=frozenset(args.site) if args.site else None,
         )
     finally:
         db.close()

@@ -389,8 +389,8 @@ def html_body(t: Trace) -> str:
     head = ["rank", "distance", "when (UTC)", "site/checkpoint", "device", "note"]
     body.append(_table(head, sightings) if sightings else "<p>(none)</p>")
     body.append(
-        f"<h2>Visits and contacts (stride {esc(span(t.stride_ms))})</h2><p>One line per contact person per visit. "
-        "Timeline: red, the traced person; blue, contacts (first to last seen); light grey, the stride before "
+        f"<h2>Visits and contacts (stride {esc(span(t.stride_ms))}): one line per contact person per visit</h2>"
+        "<p>Timeline: red, the traced person; blue, contacts (first to last seen); light grey, the stride before "
         "the first and after the last sighting; shaded, a unit offline (dark grey), its camera failing (pink) or "
         "its clock unsynchronised (olive).</p>"
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import subprocess
 import threading
 import time
@@ -71,12 +72,24 @@ def _ask() -> tuple[bool | None, str]:
     return None, "none"
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """Loaded once: find_library runs ldconfig (a process) each time it is asked."""
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
 def _adjtimex() -> int | None:
-    """The kernel's clock state (adjtimex with no changes), or None if it cannot be asked."""
+    """The kernel's clock state (adjtimex with no changes), or None if it cannot be asked.
+
+    The return value, not the struct's `status`, is read: it is the kernel's own summary (TIME_ERROR when
+    STA_UNSYNC or STA_CLOCKERR is set, which any NTP client, chrony, ntpd or timesyncd, clears once
+    synchronised; and which the kernel sets again when no one has vouched for the clock for long enough
+    for maxerror to pass 16 s), and it needs no knowledge of struct timex's layout, which differs between
+    64-bit, 32-bit and 32-bit with a 64-bit time_t. The buffer is larger than any of them and zeroed:
+    modes = 0, nothing is changed (reading needs no privilege)."""
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        timex = ctypes.create_string_buffer(512)  # struct timex and its padding, modes = 0: only read
-        state = libc.adjtimex(timex)
+        timex = ctypes.create_string_buffer(512)
+        state = _libc().adjtimex(timex)
         return state if state >= 0 else None
     return None
 

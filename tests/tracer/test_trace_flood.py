@@ -92,3 +92,25 @@ def test_a_visit_of_few_rows_lists_every_contact_and_names_no_unit(db):
     assert len(visit.contacts) == 3 and visit.flooding is None
     text = report.table(result)
     assert "more contact(s)" not in text and "flooding" not in text and "Warning" not in text
+
+
+def test_contacts_seen_by_other_units_are_listed_before_nearer_junk(tmp_path):
+    """The junk sits within seconds of the sighting and the real people 20 minutes away: listing the nearest
+    in time alone would list only junk."""
+    rng = np.random.default_rng(2019)
+    query, *people = random_codes(rng, 4)
+    at = NOW_MS - 3 * 60 * MINUTE
+    made = [event([flipped(query, 10, rng)], at)]
+    made += [event([flipped(p, 40, rng)], at + 20 * MINUTE + n * 1000) for n, p in enumerate(people)]
+    junk = random_codes(rng, 2000)
+    made += [event(junk[i : i + 100], at + (i // 100 - 10) * 1000, device="unit-9") for i in range(0, 2000, 100)]
+    db = store.open_store(str(tmp_path / "s.sqlite"))
+    db.add(made)
+    result = trace.run(db, [code_text(query)], STRIDE, SINCE, now=NOW)
+    db.close()
+    [visit] = result.visits
+    assert visit.flooding == ("unit-9", 2000, 2003)
+    shown = report.listed(visit)
+    assert len(shown) == report.LISTED
+    assert sum(all(r.device == "unit-1" for r in c.rows) for c in shown) == 3  # every real contact is listed
+    assert "those seen by other units than unit-9 first" in report.more(visit)
