@@ -11,11 +11,9 @@ import os
 from pathlib import Path
 
 import pytest
-from support.console import PASSWORD, Served, console_setup, store_events, store_statuses
+from support.console import PASSWORD, Served, console_setup, key_file, store_events, store_statuses
 from support.data import need_data
-from support.events import KEY
 
-from edge.core import facehash
 from edge.tracer.report import GAP_COLOURS
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,13 +32,6 @@ def browser():
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
         b.close()
-
-
-def key_file(folder: Path) -> Path:
-    path = folder / "deployment.key"
-    path.write_text(f"{facehash.KEY_HEADER}\n{KEY.secret.hex()}\n")
-    path.chmod(0o600)
-    return path
 
 
 class Shots:

@@ -30,8 +30,10 @@ def world(tmp_path):
     return console_setup(tmp_path, path), person, other
 
 
-def client_of(setup, name: str) -> TestClient:
-    client = TestClient(build_app(setup.settings), base_url="http://127.0.0.1", raise_server_exceptions=False)
+def client_of(setup, name: str, app=None) -> TestClient:
+    """A browser of its own, signed in as `name`, to a new console or to `app` (to share its kept traces)."""
+    app = app or build_app(setup.settings)
+    client = TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False)
     assert sign_in(client, name).status_code == 303
     return client
 
@@ -81,7 +83,7 @@ def test_exports_are_audited_and_only_the_sessions_own(world):
     assert csv.text.startswith("kind,") and "north" in csv.text
     assert tess.get("/trace/1/export.json").json()["sightings"]
     assert [e.detail["format"] for e in audit_rows(setup, "export")] == ["json", "csv"]
-    another_tracer = client_of(setup, "tess")  # the same person in another session
+    another_tracer = client_of(setup, "tess", tess.app)  # the same person in another session of the same console
     assert another_tracer.get("/trace/1/export.csv").status_code == 404
 
 
@@ -126,7 +128,8 @@ def test_a_window_with_no_rows_is_a_report_that_says_so(world):
 
 def test_another_sessions_csrf_token_is_refused(world):
     setup, person, _ = world
-    tess, other = client_of(setup, "tess"), client_of(setup, "scoped")
+    tess = client_of(setup, "tess")
+    other = client_of(setup, "scoped", tess.app)
     their_token = form_token(other.get("/trace").text)
     answer = tess.post("/trace", data={"csrf": their_token, "facehashes": person, "case_id": "C", "reason": "r"})
     assert answer.status_code == 403

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from starlette.datastructures import Headers
 from starlette.testclient import TestClient
-from support.console import console_setup, form_token, random_person, sign_in, store_events
+from support.console import console_setup, form_token, key_file, random_person, sign_in, store_events
+from support.data import need_data
 
 from edge.console import audit, security
 from edge.console.app import build_app
@@ -21,7 +22,7 @@ from edge.console.views.uploads import InMemoryParser
 def setup(tmp_path):
     path = str(tmp_path / "sightings.db")
     store_events(path, [("north", "door", 0, [random_person(np.random.default_rng(1))])])
-    return console_setup(tmp_path, path)
+    return console_setup(tmp_path, path, key_files=(key_file(tmp_path),))
 
 
 @pytest.fixture
@@ -89,4 +90,27 @@ def test_a_file_that_is_not_an_image_is_refused_with_its_name(tess, setup):
     answer = upload(tess, [("notes.jpg", b"%PDF-1.7 this is not a photo")])
     assert answer.status_code == 400
     assert "notes.jpg" in answer.text and 'id="why"' in answer.text
+    assert no_trace_audited(setup)
+
+
+def png(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (width, height), 128).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("grey.png", lambda: png(400, 300)),  # no face
+        ("bomb.png", lambda: png(12_000, 12_000)),  # 144 MP of one colour: a few hundred kB compressed
+        ("cut.jpg", lambda: need_data("faces", "joe_biden", "1.jpg").read_bytes()[:3000]),  # truncated
+    ],
+)
+def test_a_photo_that_cannot_be_used_is_refused_by_name(tess, setup, name, content):
+    answer = upload(tess, [(name, content())])
+    assert answer.status_code == 400
+    assert name in answer.text and 'id="why"' in answer.text and "Traceback" not in answer.text
     assert no_trace_audited(setup)

@@ -126,3 +126,14 @@ def store_statuses(db_url: str, said: list[tuple[str, str, float, str]]) -> None
         opened.add([], reports=reports)
     finally:
         opened.close()
+
+
+def key_file(folder: Path) -> Path:
+    """The tests' FaceHash key (support.events.KEY) as the deployment's key file, mode 0600."""
+    from edge.core import facehash
+    from support.events import KEY
+
+    path = folder / "deployment.key"
+    path.write_text(f"{facehash.KEY_HEADER}\n{KEY.secret.hex()}\n")
+    path.chmod(0o600)
+    return path
