@@ -390,9 +390,9 @@ def html_body(t: Trace) -> str:
     body.append(_table(head, sightings) if sightings else "<p>(none)</p>")
     body.append(
         f"<h2>Visits and contacts (stride {esc(span(t.stride_ms))}): one line per contact person per visit</h2>"
-        "<p>Timeline: red, the traced person; blue, contacts (first to last seen); light grey, the stride before "
-        "the first and after the last sighting; shaded, a unit offline (dark grey), its camera failing (pink) or "
-        "its clock unsynchronised (olive).</p>"
+        "<p>Timeline: red, the traced person; blue, contacts (first to last seen); light grey, "
+        f"the stride ({esc(span(t.stride_ms))}) before the first and after the last sighting of a visit; shaded, a "
+        "unit offline (dark grey), its camera failing (pink) or its clock unsynchronised (olive).</p>"
     )
     gaps = gaps_by_place(t)
     for v in t.visits:
