@@ -100,7 +100,7 @@ def test_a_broker_that_is_down_is_a_clear_error_within_the_wait_and_the_publishe
         assert len(retained(broker.port, "traceon/campus/door-1/notices", "display")[0][1]["notices"]) == 1
         broker.stop()  # and lost again while connected
         publisher.wait_s = 2
-        with pytest.raises(NoticeNotSent, match="were not published: (lost|cannot reach) the broker at 127.0.0.1"):
+        with pytest.raises(NoticeNotSent, match=r"were not published: (lost|cannot reach) the broker at 127\.0\.0\.1"):
             publisher.publish_place("campus", "door-1", [])
     finally:
         publisher.close()
