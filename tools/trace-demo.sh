@@ -4,7 +4,7 @@
 # and Alex Lacamoire), a collector storing their events in SQLite, then `trace` of the person in one
 # known photo: his sightings at both doors, and Alex as his contact at door-b. Needs ../shared/data.
 source "$(dirname "$0")/common.sh"
-make_venv "$(default_python)" .venv "[unit]"
+make_venv "$(default_python)" .venv "[unit,console]"
 apt_install mosquitto
 DATA="$(cd "$ROOT/.." && pwd)/shared/data"
 [ -d "$DATA/faces" ] || { echo "the demo needs the shared photos and clip in $DATA" >&2; exit 1; }
@@ -68,3 +68,21 @@ say "traceon-edge trace FACEHASH --db $work/sightings.sqlite --stride 30m --sinc
 say "the same trace as a timeline: traceon-edge trace FACEHASH ... --format html --output $work/trace.html"
 .venv/bin/traceon-edge trace "$code" --db "$work/sightings.sqlite" --format html --output "$work/trace.html"
 echo "open $ROOT/$work/trace.html in a browser (one file, nothing fetched)"
+
+# The operators' console on the demo's store: the same trace in a browser, by an account, audited.
+[ -f build/demo-audit.key ] || .venv/bin/traceon-edge audit keygen build/demo-audit.key
+password=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')
+for who in tracer auditor; do  # a fresh store each run: make both accounts again
+  printf '%s\n' "$password" | .venv/bin/traceon-edge users add "demo-$who" --role "$who" --password-stdin \
+    --db "$work/sightings.sqlite" --audit-key build/demo-audit.key 2>/dev/null
+done
+web=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+say "the console on the demo's store: http://127.0.0.1:$web/ (Ctrl-C stops it)"
+cat >&2 <<TEXT
+  sign in as demo-tracer (password $password), open Trace, upload $photo
+  (or paste the FaceHash above) with any case id and reason: the same sightings, his contact, the timelines;
+  publish a notice from a visit and see it at http://127.0.0.1:$web/notices.
+  Then sign in as demo-auditor (same password) and see that trace in the audit log.
+TEXT
+.venv/bin/traceon-edge console --db "$work/sightings.sqlite" --audit-key build/demo-audit.key \
+  --key-file build/dev.key --host 127.0.0.1 --port "$web" --broker "127.0.0.1:$port"
