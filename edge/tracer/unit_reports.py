@@ -28,6 +28,11 @@ HEALTH_EVERY_MS = 20_000  # under the units' default period (30 s): a unit that 
 AHEAD_MS = 60_000  # a report's own time may be this far ahead of the collector's clock; beyond, it is received
 
 
+# What a unit's source says when nothing is wrong with it (edge/unit/sources.py): not opened yet at start (the
+# first health report comes before the first burst), ended (a recorded file), closed (stopping; offline follows).
+CAMERA_NOT_FAILING = frozenset({"ok", "not opened yet", "ended", "closed"})
+
+
 def filters(prefix: str) -> list[str]:
     """Every unit's status and health. Never in a shared group: a shared subscription gets no retained
     message, and each collector of a group must know each unit's state (the store keeps one row a change)."""
@@ -54,7 +59,7 @@ def health(unit: tuple[str, str, str], payload: bytes, received_ms: int) -> Unit
     if synchronized is True and STAMP.fullmatch(body["at"]):  # the unit's own time only from a clock it trusts
         said = round(events.parse_utc(body["at"]).timestamp() * 1000)
         at = said if said <= received_ms + AHEAD_MS else received_ms
-    camera = "ok" if body["camera"] == "ok" else "failing"
+    camera = "ok" if body["camera"] in CAMERA_NOT_FAILING else "failing"
     return UnitReport(unit, "health", at, received_ms, camera=camera, clock=clock)
 
 

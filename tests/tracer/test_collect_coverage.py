@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from support.collector import Collector, stream, wait_stored
 from support.feeder import Feeder
 from support.health import good_health
@@ -144,3 +145,16 @@ def test_hostile_status_and_health_are_refused_or_paced_never_stored_unbounded(t
     assert 1 <= len(health) <= 3  # one read per HEALTH_EVERY_MS; the test's flood lasts seconds
     assert "over a unit's pace skipped" in said
     assert unit_reports.HEALTH_EVERY_MS >= 10_000
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [("ok", "ok"), ("not opened yet", "ok"), ("ended", "ok"), ("closed", "ok"), ("reopening: no frame", "failing")],
+)
+def test_only_a_source_in_trouble_is_a_failing_camera(said, kept):
+    """A unit's first health report comes before its camera opens: that is no camera failure (the trace demo's
+    checkpoints were all shown 'camera failing' from their first second)."""
+    body = good_health()
+    body["camera"] = said
+    report = unit_reports.health(("campus", "door", "unit-1"), json.dumps(body).encode(), 1_000)
+    assert report.camera == kept
