@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_history
 import lfw
 import servers
-from bench_trace import KEY, Server, batches, fill_postgres, fill_sqlite
+from bench_trace import KEY, Server, batches, fill
 
 from edge.core import facehash
 from edge.tracer import store
@@ -121,17 +121,7 @@ def main() -> None:
         try:
             for size in sizes:
                 started = time.perf_counter()
-                for made in batches(data, hasher, size, have, rng):
-                    (fill_postgres if pg else fill_sqlite)(url, made)
-                if pg:
-                    import psycopg
-
-                    with psycopg.connect(url, autocommit=True) as raw:
-                        raw.execute("VACUUM ANALYZE")
-                else:
-                    db = store.open_store(url)
-                    db.maintain()
-                    db.close()
+                fill(url, pg, batches(data, hasher, size, have, rng))
                 have = size
                 print(f"{backend}: filled to {size:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
                 results.append({"backend": backend, "size": size, **measure(url, folder, code)})

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import servers
-from bench_trace import CHECKPOINTS, KEY, PER_EVENT, Server, fill_postgres, fill_sqlite
+from bench_trace import CHECKPOINTS, KEY, PER_EVENT, Server, fill
 
 from edge.core import events
 from edge.tracer import intake, store
@@ -142,17 +142,7 @@ def main() -> None:
         try:
             for size in sizes:
                 started = time.perf_counter()
-                for made in batches(size, have, rng):
-                    (fill_postgres if pg else fill_sqlite)(url, made)
-                if pg:
-                    import psycopg
-
-                    with psycopg.connect(url, autocommit=True) as raw:
-                        raw.execute("VACUUM ANALYZE")
-                else:
-                    db = store.open_store(url)
-                    db.maintain()
-                    db.close()
+                fill(url, pg, batches(size, have, rng))
                 have = size
                 loaded = time.perf_counter() - started
                 print(f"{backend}: filled to {size:,} rows in {loaded:.0f} s", flush=True)

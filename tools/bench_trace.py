@@ -107,6 +107,22 @@ def fill_sqlite(url: str, made: list) -> None:
     db.close()
 
 
+def fill(url: str, pg, made_batches) -> None:
+    """Load every batch, then settle the store as it is when traced: PostgreSQL's planner statistics
+    (VACUUM ANALYZE), SQLite's codes sealed into segments (as a running collector does every few seconds)."""
+    for made in made_batches:
+        (fill_postgres if pg else fill_sqlite)(url, made)
+    if pg:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as raw:
+            raw.execute("VACUUM ANALYZE")
+    else:
+        db = store.open_store(url)
+        db.maintain()
+        db.close()
+
+
 def fill_postgres(url: str, made: list) -> None:
     """COPY, for speed, of the very columns and values the store's own insert writes (received when it
     started): a column the store gains reaches the benchmark too, instead of breaking it."""
@@ -255,17 +271,7 @@ def main() -> None:
         try:
             for size in sizes:
                 started = time.perf_counter()
-                for made in batches(data, hasher, size, have, rng):
-                    (fill_postgres if pg else fill_sqlite)(url, made)
-                if pg:
-                    import psycopg
-
-                    with psycopg.connect(url, autocommit=True) as raw:
-                        raw.execute("VACUUM ANALYZE")
-                else:
-                    db = store.open_store(url)
-                    db.maintain()  # seal segments, as a running collector does every few seconds
-                    db.close()
+                fill(url, pg, batches(data, hasher, size, have, rng))
                 have = size
                 print(f"{backend}: filled to {size:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
                 row = {"backend": backend, "size": size, **measure(url, query)}
