@@ -11,6 +11,10 @@ averaged over rotations tracks the L2 distance — so codes keep the embedding's
 "same person" (Charikar 2002; Teoh & Ngo 2005; dithered quantisation as in p-stable LSH).
 
 Text form: `fh1:<key id>:<code in base32>`; the key id is an HMAC fingerprint, never the key.
+
+Scheme `fh2` (edge/core/fh2.py) keeps the rotated coordinates themselves at 8 bits and is compared by
+Euclidean distance: it keeps the embedding's accuracy at the very low false-accept rates a 1:N trace
+needs. Both share the keys, the key id and the text form `<scheme>:<key id>:<code in base32>`.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ VERSION = "fh1"
 KEY_BYTES = 32
 MAX_QUERY_PHOTOS = 4  # a query FaceHash is the mean of up to this many photos: traces are calibrated for that
 KEY_HEADER = "# traceon-edge FaceHash key. Keep it secret and mode 0600; a new key unlinks all old FaceHashes."
-_TEXT = re.compile(r"^fh1:([a-z2-7]{8}):([a-z2-7]+)$")
+SCHEMES = ("fh1", "fh2")
+FH2_BYTES = 128  # an fh2 code: 128 rotated coordinates, one signed byte each
+_TEXT = re.compile(r"^(fh[12]):([a-z2-7]{8}):([a-z2-7]+)$")
 
 
 # --- keys ---------------------------------------------------------------------------------------------
@@ -106,44 +112,58 @@ def load_key(path: Path) -> Key:
 @dataclass(frozen=True)
 class FaceHash:
     key_id: str
-    bits: np.ndarray = field(repr=False)  # bool, one per code bit
+    bits: np.ndarray = field(repr=False)  # bool, one per code bit (fh2: its signed bytes' bits)
+    scheme: str = "fh1"
 
     def __str__(self) -> str:
         return encode(self)
 
     @property
     def packed(self) -> bytes:
-        """The code as bytes, 8 bits each: what a store keeps and XORs."""
+        """The code as bytes, 8 bits each: what a store keeps (fh1: XORs; fh2: reads as signed bytes)."""
         return np.packbits(self.bits).tobytes()
 
 
-def from_packed(key_id: str, data: bytes, bits: int) -> FaceHash:
-    return FaceHash(key_id, np.unpackbits(np.frombuffer(data, np.uint8), count=bits).astype(bool))
+def from_packed(key_id: str, data: bytes, bits: int, scheme: str = "fh1") -> FaceHash:
+    return FaceHash(key_id, np.unpackbits(np.frombuffer(data, np.uint8), count=bits).astype(bool), scheme)
 
 
 def encode(code: FaceHash) -> str:
     payload = base64.b32encode(np.packbits(code.bits).tobytes()).decode().rstrip("=").lower()
-    return f"{VERSION}:{code.key_id}:{payload}"
+    return f"{code.scheme}:{code.key_id}:{payload}"
 
 
 def parse(text: str) -> FaceHash:
+    """A FaceHash from its text form, either scheme; anything else is refused with one line that says why."""
     match = _TEXT.match(text.strip()) if isinstance(text, str) else None
     if not match:
-        raise FaceHashError(f"not a FaceHash: {text!r:.60} (expected {VERSION}:<key id>:<base32 code>)")
-    key_id, payload = match.groups()
+        raise FaceHashError(f"not a FaceHash: {text!r:.60} (expected fh2:<key id>:<base32 code>, or fh1:…)")
+    scheme, key_id, payload = match.groups()
     try:
         raw = base64.b32decode(payload.upper() + "=" * (-len(payload) % 8))
     except ValueError:
         raise FaceHashError(f"not a FaceHash: its code {payload[:16]}… is not valid base32") from None
     if len(base64.b32encode(raw).decode().rstrip("=")) != len(payload):
         raise FaceHashError("not a FaceHash: its code has a stray character at the end")
-    return FaceHash(key_id, np.unpackbits(np.frombuffer(raw, np.uint8)).astype(bool))
+    if scheme == "fh2":
+        if len(raw) != FH2_BYTES:
+            raise FaceHashError(f"not a FaceHash: its fh2 code is {len(raw)} bytes long, not {FH2_BYTES}")
+        if -128 in np.frombuffer(raw, np.int8):
+            raise FaceHashError(
+                "not a FaceHash: its fh2 code has a coordinate out of range (-128; codes run -127 … 127)"
+            )
+    return FaceHash(key_id, np.unpackbits(np.frombuffer(raw, np.uint8)).astype(bool), scheme)
 
 
 def distance(a: FaceHash | str, b: FaceHash | str) -> float:
-    """Normalised Hamming distance, 0 (identical) to 1. Refuses codes of different keys or lengths."""
+    """fh1: normalised Hamming distance, 0 (identical) to 1; fh2: Euclidean distance of the coordinates
+    (code units, rounded; fh2.distances). Refuses codes of different schemes, keys or lengths."""
     a = parse(a) if isinstance(a, str) else a
     b = parse(b) if isinstance(b, str) else b
+    if a.scheme != b.scheme:
+        raise FaceHashError(
+            f"these FaceHashes are of different schemes ({a.scheme} and {b.scheme}) and cannot be compared"
+        )
     if a.key_id != b.key_id:
         raise FaceHashError(
             f"these FaceHashes come from different keys ({a.key_id} and {b.key_id}) and cannot be compared: "
@@ -151,6 +171,10 @@ def distance(a: FaceHash | str, b: FaceHash | str) -> float:
         )
     if len(a.bits) != len(b.bits):
         raise FaceHashError(f"these FaceHashes have different lengths ({len(a.bits)} and {len(b.bits)} bits)")
+    if a.scheme == "fh2":
+        from edge.core import fh2
+
+        return float(fh2.distances(np.frombuffer(a.packed, np.int8)[None, :], [b.packed])[0])
     return float(np.count_nonzero(a.bits != b.bits)) / len(a.bits)
 
 
@@ -174,9 +198,10 @@ def _gaussians(key: Key, label: str, count: int) -> np.ndarray:
     return np.concatenate([radius * np.cos(2 * np.pi * u2), radius * np.sin(2 * np.pi * u2)])[:count]
 
 
-def rotation(key: Key, index: int, size: int) -> np.ndarray:
-    """A random orthogonal matrix from the key; signs fixed so the QR factorisation is unique."""
-    q, r = np.linalg.qr(_gaussians(key, f"{VERSION} rotation {index}", size * size).reshape(size, size))
+def rotation(key: Key, index: int, size: int, scheme: str = VERSION) -> np.ndarray:
+    """A random orthogonal matrix from the key (each scheme its own); signs fixed so the QR factorisation is
+    unique."""
+    q, r = np.linalg.qr(_gaussians(key, f"{scheme} rotation {index}", size * size).reshape(size, size))
     return q * np.sign(np.diag(r))
 
 
@@ -213,3 +238,16 @@ class FaceHasher:
 
     def same_person(self, a: FaceHash | str, b: FaceHash | str) -> bool:
         return distance(a, b) <= self.threshold
+
+
+def hasher(key: Key, scheme: dict, name: str = VERSION, bits: int | None = None):
+    """The hasher of scheme `name` (fh1 or fh2) under `key`; `scheme` is models/facehash.json."""
+    if name == "fh2":
+        from edge.core import fh2
+
+        if bits not in (None, 8 * FH2_BYTES):
+            raise FaceHashError(f"an fh2 FaceHash is {8 * FH2_BYTES} bits long, not {bits}")
+        return fh2.Hasher(key, scheme)
+    if name != VERSION:
+        raise FaceHashError(f"unknown FaceHash scheme {name!r} (known: {', '.join(SCHEMES)})")
+    return FaceHasher(key, scheme, bits)
