@@ -208,6 +208,8 @@ def rotation(key: Key, index: int, size: int, scheme: str = VERSION) -> np.ndarr
 class FaceHasher:
     """Turns embeddings into FaceHashes under one key. `scheme` is models/facehash.json."""
 
+    scheme = VERSION
+
     def __init__(self, key: Key, scheme: dict, bits: int | None = None):
         bits = bits or scheme["default_bits"]
         allowed = sorted(int(b) for b in scheme["thresholds"])
