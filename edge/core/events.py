@@ -75,6 +75,7 @@ def problem(message, name: str = "event") -> str | None:
         "pattern": "is not in the expected form",
         "format": f"is not a valid {limit}",
         "oneOf": "matches none of the forms allowed",
+        "const": f"must be {limit}",
         "minimum": f"is below {limit}",
         "maximum": f"is above {limit}",
     }
