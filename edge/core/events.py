@@ -16,7 +16,9 @@ import jsonschema
 
 from edge.core.errors import EventError
 
-SCHEMA_VERSION = 2  # 2: `clock` says whether the unit's clock could be trusted for the times
+SCHEMA_VERSION = (
+    3  # 2: `clock` says whether the unit's clock could be trusted; 3: `scheme` names the FaceHashes' scheme
+)
 
 
 @cache
