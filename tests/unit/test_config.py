@@ -190,3 +190,9 @@ def test_the_shipped_example_documents_a_valid_config(tmp_path):
     body = body.replace("/etc/traceon-edge/facehash.key", str(key))
     cfg = config.parse(body)
     assert cfg.source.kind == "picamera2" and cfg.trigger.kind == "pir"
+    assert (cfg.facehash.scheme, cfg.facehash.bits) == ("fh2", 1024)
+
+
+def test_the_shipped_demo_config_publishes_fh2():
+    demo = ROOT / "config" / "dev-video.yaml"  # its key is made by tools/demo.sh: not checked here
+    assert config.parse(demo.read_text(), demo.name, demo.parent, check_files=False).facehash.scheme == "fh2"
