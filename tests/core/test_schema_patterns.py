@@ -172,3 +172,10 @@ def test_older_versions_without_a_scheme_still_validate():
     for version in (1, 2):
         body = {k: v for k, v in full_event().items() if k != "scheme"} | {"schema_version": version}
         assert events.problem(body) is None
+
+
+def test_a_health_report_names_its_scheme_and_one_from_an_older_unit_without_it_is_still_read():
+    assert sample_health()["scheme"] == "fh2" and events.problem(sample_health(), "health") is None
+    older = {k: v for k, v in sample_health().items() if k != "scheme"}
+    assert events.problem(older, "health") is None
+    assert events.problem({**sample_health(), "scheme": "fh3"}, "health") == "scheme: must be one of fh1, fh2"
