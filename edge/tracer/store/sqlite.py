@@ -56,6 +56,12 @@ class SqliteStore(Store):
         self.db.execute("PRAGMA synchronous = FULL")  # a PUBACK follows the commit: it must survive a power cut
         self.db.execute("PRAGMA foreign_keys = ON")
 
+    def lock_schema(self) -> None:
+        # Python's sqlite3 begins a transaction only before a data change: an ALTER TABLE would commit by
+        # itself, and an upgrade that failed half way would leave half a schema
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN")
+
     def tables(self) -> set[str]:
         return {name for (name,) in self.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
