@@ -145,9 +145,10 @@ class PostgresStore(Store):
         rows within `max_distance`: fh2.filter_limit loses none); their codes are measured exactly here."""
         filters = fh2.filter_bits(np.frombuffer(b"".join(codes), np.uint8), model())
         near_filter = "LEAST(" + ", ".join(["bit_count(filter # CAST(%s AS BIT VARYING))"] * len(codes)) + ")"
-        # OFFSET 0 keeps the lengths checked before any XOR (bit strings of unequal length cannot be XORed)
+        # OFFSET 0 keeps the lengths checked before any XOR (bit strings of unequal length cannot be XORed);
+        # only the few candidates' codes are written out as text
         candidates = self.execute(
-            f"SELECT id, c FROM (SELECT id, CAST(code AS TEXT) AS c, {near_filter} AS f FROM persons "
+            f"SELECT id, CAST(code AS TEXT) FROM (SELECT id, code, {near_filter} AS f FROM persons "
             f"WHERE {window} AND length(code) = bits AND length(filter) = {fh2.BITS} OFFSET 0) AS s WHERE f <= %s",
             [*(self.code_param(f.tobytes()) for f in filters), *params, fh2.filter_limit(max_distance, model())],
         ).fetchall()
