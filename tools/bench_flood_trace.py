@@ -73,9 +73,9 @@ def build(path: Path, junk: int, rng: np.random.Generator) -> str:
                 f"INSERT INTO events ({', '.join(store.EVENT_COLUMNS)}) VALUES ({marks})",
                 [db.event_values(e, e.started_ms) for e in made],
             )
-            marks = ", ".join("?" * len(store.PERSON_COLUMNS))
+            marks = ", ".join("?" * len(db.person_columns()))
             db.db.executemany(
-                f"INSERT INTO persons ({', '.join(store.PERSON_COLUMNS)}) VALUES ({marks})",
+                f"INSERT INTO persons ({', '.join(db.person_columns())}) VALUES ({marks})",
                 [row for e in made for row in db.person_values(e)],
             )
         db.maintain()  # seal segments, as a running collector does

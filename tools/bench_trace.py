@@ -2,13 +2,15 @@
 rows on SQLite and PostgreSQL, and collect throughput on both.
 
     python tools/bench_trace.py [--sizes 100000,1000000,10000000] [--backends sqlite,postgresql] [--events 5000]
-                                [--postgres postgresql://user@host:port/db]
+                                [--scheme fh1,fh2] [--postgres postgresql://user@host:port/db]
 
 Rows: the 3,409 lfw_dev photos' FaceHashes (real rows) plus synthetic ones: embeddings drawn from a
 Gaussian with lfw_dev's own mean and covariance, hashed under the same key, so that the rows crowd the
-query as real faces would. Four persons per event, 50 checkpoints, times spread over 14 days. SQLite is
-filled through the store's own `add` (then sealed, as a collector does); PostgreSQL by COPY (a bulk
-loader, not the collector, but of the columns and values the store's insert writes). Each size: the
+query as real faces would. Each scheme (--scheme) gets a database of its own, of the same embeddings
+hashed in that scheme (fh2 events of schema 3, fh1 of schema 1). Four persons per event, 50 checkpoints,
+times spread over 14 days. SQLite is filled through the store's own `add` (then sealed, as a collector
+does); PostgreSQL by COPY (a bulk loader, not the collector, but of the columns and values the store's
+insert writes: fh2's filter bits too). Each size: the
 whole `traceon-edge trace` command (wall time and peak RSS, median of 3) and the search inside it
 (`trace.run`, median of 3), over every row (--since 30d).
 Collect: a mosquitto with config/mosquitto-collect.conf, the real collector, and one publisher sending
@@ -54,8 +56,14 @@ def synthetic(data: lfw.People, count: int, rng: np.random.Generator) -> np.ndar
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def texts(key_id: str, packed: np.ndarray) -> list[str]:
-    return [f"fh1:{key_id}:" + base64.b32encode(row.tobytes()).decode().rstrip("=").lower() for row in packed]
+def texts(key_id: str, packed: np.ndarray, scheme: str = "fh1") -> list[str]:
+    return [f"{scheme}:{key_id}:" + base64.b32encode(row.tobytes()).decode().rstrip("=").lower() for row in packed]
+
+
+def packed_codes(hasher, vectors: np.ndarray) -> np.ndarray:
+    """The codes as a store keeps them (N × bytes): fh1's bits packed, fh2's signed bytes as they are."""
+    codes = hasher.codes(vectors)
+    return np.packbits(codes, axis=1) if hasher.scheme == "fh1" else codes.view(np.uint8)
 
 
 def batches(data: lfw.People, hasher, total: int, start: int, rng: np.random.Generator):
@@ -65,8 +73,8 @@ def batches(data: lfw.People, hasher, total: int, start: int, rng: np.random.Gen
         n = min(chunk, total - first)
         real = data.vectors[first : first + n] if first < len(data.vectors) else np.empty((0, 128))
         vectors = np.concatenate([real, synthetic(data, n - len(real), rng)]) if n > len(real) else real
-        packed = np.packbits(hasher.codes(vectors), axis=1)
-        codes = texts(KEY.id, packed)
+        packed = packed_codes(hasher, vectors)
+        codes = texts(KEY.id, packed, hasher.scheme)
         made = []
         for i in range(0, n, PER_EVENT):
             at = NOW - rng.uniform(0, 14 * 86400)
@@ -90,6 +98,8 @@ def batches(data: lfw.People, hasher, total: int, start: int, rng: np.random.Gen
                 "key_id": KEY.id,
                 "software": "traceon-edge 0.1.0",
             }
+            if hasher.scheme != "fh1":
+                body |= {"schema_version": 3, "clock": "synchronized", "scheme": hasher.scheme}
             made.append(as_event(body, round(at * 1000), packed[i : i + PER_EVENT]))
         yield made
 
@@ -98,7 +108,10 @@ def as_event(body: dict, at_ms: int, packed: np.ndarray) -> intake.Event:
     """What intake.check would make of the body, without checking it again (the bench made it valid)."""
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     codes = tuple(bytes(r) for r in packed)
-    return intake.Event(body, text, "bench", body["checkpoint"], "unit-1", at_ms, at_ms + 1000, KEY.id, 1024, codes)
+    scheme, clock = body.get("scheme", "fh1"), body.get("clock")
+    return intake.Event(
+        body, text, "bench", body["checkpoint"], "unit-1", at_ms, at_ms + 1000, KEY.id, 1024, codes, clock, scheme
+    )
 
 
 def fill_sqlite(url: str, made: list) -> None:
@@ -132,7 +145,7 @@ def fill_postgres(url: str, made: list) -> None:
             with cursor.copy(f"COPY events ({', '.join(store.EVENT_COLUMNS)}) FROM STDIN") as copy:
                 for e in made:
                     copy.write_row(db.event_values(e, e.started_ms))
-            with cursor.copy(f"COPY persons ({', '.join(store.PERSON_COLUMNS)}) FROM STDIN") as copy:
+            with cursor.copy(f"COPY persons ({', '.join(db.person_columns())}) FROM STDIN") as copy:
                 for e in made:
                     for row in db.person_values(e):
                         copy.write_row(row)
@@ -194,7 +207,7 @@ def measure(url: str, code: str) -> dict:
         "command s": statistics.median(r[0] for r in runs),
         "peak RSS MB": max(r[1] for r in runs),
         "sightings": len(result.sightings),
-        "threshold": result.point.distance,
+        "threshold": result.point.within,
     }
 
 
@@ -244,6 +257,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000,10000000")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--events", type=int, default=5000, help="events for the collect throughput")
+    parser.add_argument("--scheme", default="fh1,fh2", help="FaceHash schemes, each in a database of its own")
     parser.add_argument(
         "--postgres",
         metavar="URL",
@@ -256,46 +270,54 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     data = lfw.people(most=args.people)
-    hasher = facehash.FaceHasher(KEY, facehash.load_scheme())
-    query = str(hasher.hash(data.vectors[1]))  # a real photo; its own row and the person's others are in the store
+    model = facehash.load_scheme()
+    hashers = [facehash.hasher(KEY, model, name) for name in args.scheme.split(",")]
     print(f"machine: {os.cpu_count()} cores; query: the FaceHash of {data.paths[1].name}", flush=True)
     results = []
     for backend in args.backends.split(","):
         pg = None
         if backend == "postgresql":
             pg = Server(args.postgres) if args.postgres else servers.Postgres(fsync=True)
-        folder = Path(tempfile.mkdtemp(prefix="bench-trace-"))
-        url = pg.new_database() if pg else str(folder / "sightings.sqlite")
-        store.open_store(url).close()  # the schema, as a collector makes it
-        rng, have = np.random.default_rng(1), 0
         try:
-            for size in sizes:
-                started = time.perf_counter()
-                fill(url, pg, batches(data, hasher, size, have, rng))
-                have = size
-                print(f"{backend}: filled to {size:,} rows in {time.perf_counter() - started:.0f} s", flush=True)
-                row = {"backend": backend, "size": size, **measure(url, query)}
-                results.append(row)
-                print(row, flush=True)
-            throughput = collect_throughput(
-                pg.new_database() if pg else str(folder / "collect.sqlite"), args.events, data, hasher
-            )
-            results.append({"backend": backend, "collect events/s": round(throughput)})
-            print(results[-1], flush=True)
+            for hasher in hashers:
+                results += bench_one(backend, pg, hasher, data, sizes, args.events)
         finally:
             if pg:
                 pg.stop()
-    print("\n| backend | person rows | trace command (s) | search in trace.run (s) | peak RSS (MB) | sightings |")
-    print("|---|---|---|---|---|---|")
+    head = "| backend | scheme | person rows | trace command (s) | search in trace.run (s) | peak RSS (MB) |"
+    print(f"\n{head} sightings |\n|---|---|---|---|---|---|---|")
     for r in results:
         if "size" in r:
             print(
-                f"| {r['backend']} | {r['rows']:,} | {r['command s']:.2f} | {r['trace.run s']:.2f} | "
-                f"{r['peak RSS MB']:.0f} | {r['sightings']} (within {r['threshold']} bits) |"
+                f"| {r['backend']} | {r['scheme']} | {r['rows']:,} | {r['command s']:.2f} | {r['trace.run s']:.2f} | "
+                f"{r['peak RSS MB']:.0f} | {r['sightings']} ({r['threshold']}) |"
             )
     for r in results:
         if "collect events/s" in r:
-            print(f"collect into {r['backend']}: {r['collect events/s']:,} events stored per second")
+            print(f"collect {r['scheme']} into {r['backend']}: {r['collect events/s']:,} events stored per second")
+
+
+def bench_one(backend: str, pg, hasher, data: lfw.People, sizes: list[int], events_count: int) -> list[dict]:
+    """One backend and scheme: fill to each size and trace, then the collect throughput."""
+    query = str(hasher.hash(data.vectors[1]))  # a real photo; its own row and the person's others are in the store
+    folder = Path(tempfile.mkdtemp(prefix="bench-trace-"))
+    url = pg.new_database() if pg else str(folder / "sightings.sqlite")
+    store.open_store(url).close()  # the schema, as a collector makes it
+    rng, have, results = np.random.default_rng(1), 0, []
+    for size in sizes:
+        started = time.perf_counter()
+        fill(url, pg, batches(data, hasher, size, have, rng))
+        have = size
+        took = time.perf_counter() - started
+        print(f"{backend} {hasher.scheme}: filled to {size:,} rows in {took:.0f} s", flush=True)
+        results.append({"backend": backend, "scheme": hasher.scheme, "size": size, **measure(url, query)})
+        print(results[-1], flush=True)
+    if events_count:
+        collect_url = pg.new_database() if pg else str(folder / "collect.sqlite")
+        throughput = collect_throughput(collect_url, events_count, data, hasher)
+        results.append({"backend": backend, "scheme": hasher.scheme, "collect events/s": round(throughput)})
+        print(results[-1], flush=True)
+    return results
 
 
 if __name__ == "__main__":

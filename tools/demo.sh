@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a venv and run the main job on defaults that need no camera and no GPIO: the daemon on
 # config/dev-video.yaml (the recorded clip as its camera, a burst every two seconds), publishing to a
-# local mosquitto, printing each event once the broker has acknowledged it. Ctrl-C stops it cleanly.
+# local mosquitto, printing each event (schema 3, FaceHashes of scheme fh2) once the broker has acknowledged it.
+# Ctrl-C stops it cleanly.
 source "$(dirname "$0")/common.sh"
 make_venv "$(default_python)" .venv "[unit]"
 apt_install mosquitto

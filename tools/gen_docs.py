@@ -136,7 +136,16 @@ def events_md() -> str:
                 for q, qp in p.get("properties", {}).items():
                     lines.append(f"| `persons[].{sub}.{q}` | {describe(qp)} | {qp.get('description', '')} |")
     schema_file = "`edge/core/event.schema.json`"
-    lines += ["", f"Every field is required; no other field is allowed. The JSON Schema: {schema_file}.", ""]
+    versions = schema["properties"]["schema_version"]["enum"]
+    lines += [
+        "",
+        "Every field is required but `clock` (required from version 2) and `scheme` (required from version 3); no",
+        f"other field is allowed. The JSON Schema: {schema_file}. A unit publishes version {events.SCHEMA_VERSION};",
+        f"a collector reads versions {', '.join(map(str, versions))}. Versions 1 and 2 hold `fh1` FaceHashes only;",
+        "in version 3 every FaceHash of an event is of its `scheme`: `fh1:<key id>:<20–206 base32 characters>`, or",
+        "`fh2:<key id>:<205 base32 characters>` (128 signed bytes, −127 … 127; 218 characters in all).",
+        "",
+    ]
     lines += [
         "## What a collector accepts",
         "",
@@ -147,7 +156,8 @@ def events_md() -> str:
         f"- at most {intake.MAX_BYTES:,} bytes, checked before parsing;",
         f"- UTF-8 JSON: one object, nested at most {intake.MAX_DEPTH} levels, no NaN or Infinity, no repeated key;",
         "- the schema above;",
-        "- every FaceHash readable, made with the event's `key_id`, and all of one calibrated length;",
+        "- every FaceHash readable, of the event's `scheme` (`fh1` for versions 1 and 2), made with the event's",
+        "  `key_id`, and all of one calibrated length (an `fh2` code: 128 bytes, none of them −128);",
         "- not older than the collector's retention period; an event id already stored with other content is refused;",
         f"- starting at most {intake.MAX_AHEAD_MS // 3_600_000} hours ahead of the collector's clock, and ending no"
         " earlier than it starts.",

@@ -2,7 +2,8 @@
 # The contact tracer's demo, end to end with the real commands: two checkpoints on one local broker
 # (door-a plays the recorded Hamilton clip, door-b's camera is a folder of photos of Lin-Manuel Miranda
 # and Alex Lacamoire), a collector storing their events in SQLite, then `trace` of the person in one
-# known photo: his sightings at both doors, and Alex as his contact at door-b. Needs ../shared/data.
+# known photo: his sightings at both doors, and Alex as his contact at door-b. Units, `embed` and `trace` use
+# FaceHash scheme fh2, their default (facehash.scheme, --scheme). Needs ../shared/data.
 source "$(dirname "$0")/common.sh"
 make_venv "$(default_python)" .venv "[unit,console]"
 apt_install mosquitto

@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge.core import shipped  # noqa: E402
-from edge.core.facehash import FaceHasher  # noqa: E402
 from edge.unit import sighting  # noqa: E402
 from edge.unit.persons import Person  # noqa: E402
 from edge.unit.vision import Face  # noqa: E402
@@ -39,7 +38,7 @@ def person(embedding: np.ndarray, frames: int = 1, size: int = 120) -> Person:
 
 
 def event(
-    hasher: FaceHasher,
+    hasher,
     embeddings: list[np.ndarray] | np.ndarray,
     at: float,
     checkpoint: str = "door",
@@ -49,7 +48,7 @@ def event(
     frames: int = 10,
 ) -> dict:
     """The event of a burst of `frames` frames at `at` (seconds since the epoch) in which each embedding is one
-    person, seen in every frame."""
+    person, seen in every frame; its FaceHashes of `hasher`'s scheme (edge.core.facehash.hasher, fh1 or fh2)."""
     identity = sighting.Identity(site, checkpoint, device, model_id())
     persons = [person(e, frames) for e in embeddings]
     return sighting.build(identity, trigger, at, at + 1.0, frames, persons, hasher)

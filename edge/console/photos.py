@@ -36,12 +36,13 @@ def available() -> tuple[bool, str]:
     return True, ""
 
 
-def hash_photos(photos: list[tuple[str, bytes]], keys: list[Key]) -> PhotoQuery:
-    """edge.unit.photo_query.hash_photos: one FaceHash per key, made in memory. PhotosUnavailable without the
-    vision parts; PhotoError (a FrameError) naming a photo that cannot be used; FrameError when none is left."""
+def hash_photos(photos: list[tuple[str, bytes]], keys: list[Key], scheme: str = "fh2") -> PhotoQuery:
+    """edge.unit.photo_query.hash_photos: one FaceHash of `scheme` per key, made in memory. PhotosUnavailable
+    without the vision parts; PhotoError (a FrameError) naming a photo that cannot be used; FrameError when none
+    is left."""
     ok, why = available()
     if not ok:
         raise PhotosUnavailable(why)
     from edge.unit import photo_query
 
-    return photo_query.hash_photos(photos, keys)
+    return photo_query.hash_photos(photos, keys, scheme=scheme)

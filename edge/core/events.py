@@ -16,7 +16,9 @@ import jsonschema
 
 from edge.core.errors import EventError
 
-SCHEMA_VERSION = 2  # 2: `clock` says whether the unit's clock could be trusted for the times
+SCHEMA_VERSION = (
+    3  # 2: `clock` says whether the unit's clock could be trusted; 3: `scheme` names the FaceHashes' scheme
+)
 
 
 @cache
@@ -75,6 +77,7 @@ def problem(message, name: str = "event") -> str | None:
         "pattern": "is not in the expected form",
         "format": f"is not a valid {limit}",
         "oneOf": "matches none of the forms allowed",
+        "const": f"must be {limit}",
         "minimum": f"is below {limit}",
         "maximum": f"is above {limit}",
     }

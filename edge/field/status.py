@@ -80,11 +80,17 @@ def gather(path) -> dict:
         "config": {"path": str(path), "fingerprint": config.fingerprint(path)},
         "model": files.model_id,
         "key_id": load_key(cfg.facehash.key_file).id,
+        "scheme": cfg.facehash.scheme,
         "outbox": _outbox(cfg.outbox.path),
     }
     report.update(daemon_health(cfg))
     report["broker"] = broker_reachable(cfg)
     return report
+
+
+def _scheme_differs(configured: str, running) -> str:
+    """What the daemon publishes, when it is not what the config says (it runs an older config: reload)."""
+    return "" if running in (None, configured) else f"  (daemon publishes {shown(str(running), 10)}: reload)"
 
 
 def render(report: dict) -> str:
@@ -103,7 +109,8 @@ def render(report: dict) -> str:
         f"daemon      {said}",
         f"config      {report['config']['path']}  fingerprint {report['config']['fingerprint']}"
         + ("" if not running or running == report["config"]["fingerprint"] else f"  (daemon runs {running}: reload)"),
-        f"model       {report['model']}    key id {report['key_id']}",
+        f"model       {report['model']}    key id {report['key_id']}    scheme {report['scheme']}"
+        + _scheme_differs(report["scheme"], health.get("scheme")),
         f"camera      {shown(health.get('camera', 'unknown'), 300)}",
         f"broker      {report['broker']}"
         + (f"; daemon says: {shown(health['broker'], 300)}" if "broker" in health else ""),

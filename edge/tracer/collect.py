@@ -228,7 +228,7 @@ class Collector:
 
     def _write_loop(self) -> None:
         next_upkeep, next_retention = time.monotonic() + 10, time.monotonic() + 3600
-        touched: set[tuple[str, int]] = set()
+        touched: set[tuple[str, str, int]] = set()
         while not self.stop.is_set():
             batch = self._next_batch()
             if batch:
@@ -266,7 +266,7 @@ class Collector:
             self.store.add([], [], due)
             self.counts["reports"] += len(due)
 
-    def _write(self, batch: list[Delivery]) -> set[tuple[str, int]]:
+    def _write(self, batch: list[Delivery]) -> set[tuple[str, str, int]]:
         checked: list[tuple[Delivery, intake.Event | None]] = []
         held: list[Held] = []
         reports = self.pacer.due(now_ms())
@@ -308,7 +308,7 @@ class Collector:
                     self._refused(delivery, f"event id {event.event_id} is already stored with other content")
             if delivery.generation == self.generation:  # else it comes again on the new connection
                 self.client.ack(delivery.mid, 1)
-        return {(e.key_id, e.bits) for e in events if e.bits}
+        return {(e.scheme, e.key_id, e.bits) for e in events if e.bits}
 
     def _report(self, unit: tuple[str, str, str, str], payload: bytes) -> UnitReport | None:
         """A status transition or health report to pass on to the store, or None (no change, or over the

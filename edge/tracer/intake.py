@@ -3,7 +3,7 @@
 Anyone who can publish on the broker can put anything on an events topic, so every message is hostile
 until checked, cheapest check first: the topic, the size before parsing, strict JSON (UTF-8, no NaN or
 Infinity, no repeated keys, shallow nesting), the event schema, every FaceHash readable, of the event's
-key and of one calibrated length, and the unit the topic names is the unit the body names. A refusal's
+key, scheme and of one calibrated length, and the unit the topic names is the unit the body names. A refusal's
 reason is short and never quotes the payload: it goes into a log line.
 """
 
@@ -42,6 +42,7 @@ class Event:
     bits: int  # length of its FaceHashes (0 when it has none)
     codes: tuple[bytes, ...]  # each person's FaceHash, packed
     clock: str | None = None  # whether the unit's clock was synchronised (schema 2); None from schema 1
+    scheme: str = "fh1"  # the FaceHash scheme of every person (schema 3 names it; 1 and 2 hold fh1 only)
 
     @property
     def event_id(self) -> str:
@@ -49,7 +50,10 @@ class Event:
 
 
 @cache
-def calibrated_lengths() -> frozenset[int]:
+def calibrated_lengths(scheme: str = "fh1") -> frozenset[int]:
+    """The code lengths a trace has a calibration for: fh1's thresholds, fh2's one length."""
+    if scheme == "fh2":
+        return frozenset({8 * facehash.FH2_BYTES})
     return frozenset(int(b) for b in facehash.load_scheme()["thresholds"])
 
 
@@ -81,14 +85,17 @@ def build(body: dict, now_ms: int | None = None) -> Event:
     """The indexed parts of a schema-valid event; refuses FaceHashes that cannot be stored together, and
     times no clock that works can give (a start more than a day ahead of `now_ms`, an end before it)."""
     codes, lengths = [], set()
+    scheme = body.get("scheme", "fh1")
     for i, person in enumerate(body["persons"]):
         try:
             code = facehash.parse(person["facehash"])
-        except facehash.FaceHashError:
-            raise Refused(f"persons/{i}/facehash is not a readable FaceHash") from None
+        except facehash.FaceHashError as e:
+            raise Refused(f"persons/{i}/facehash is not a readable FaceHash{_fh2_fault(e)}") from None
+        if code.scheme != scheme:
+            raise Refused(f"persons/{i}/facehash is an {code.scheme} FaceHash in an event of scheme {scheme}")
         if code.key_id != body["key_id"]:
             raise Refused(f"persons/{i}/facehash was made with another key than the event's key_id")
-        if len(code.bits) not in calibrated_lengths():
+        if len(code.bits) not in calibrated_lengths(scheme):
             raise Refused(f"persons/{i}/facehash is {len(code.bits)} bits long, not a calibrated length")
         lengths.add(len(code.bits))
         codes.append(code.packed)
@@ -113,7 +120,15 @@ def build(body: dict, now_ms: int | None = None) -> Event:
         bits=lengths.pop() if lengths else 0,
         codes=tuple(codes),
         clock=body.get("clock"),
+        scheme=scheme,
     )
+
+
+def _fh2_fault(error: Exception) -> str:
+    """What is wrong with an fh2 code, when parse says it in its own words (a length or a coordinate: never
+    the sender's text, which other faults quote)."""
+    why = str(error).removeprefix("not a FaceHash: ")
+    return f" ({why})" if why.startswith("its fh2 code") else ""
 
 
 def _ms(stamp: str) -> int:
@@ -187,7 +202,8 @@ def _why(error: jsonschema.ValidationError) -> str:
         missing = [name for name in limit if name not in error.instance]
         return f"lacks the required field(s) {', '.join(missing)}"
     if list(error.absolute_path) == ["schema_version"]:
-        versions = " and ".join(map(str, limit)) if isinstance(limit, list) else str(limit)
+        named = list(map(str, limit)) if isinstance(limit, list) else [str(limit)]
+        versions = " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
         return f"is not one this collector reads (schema versions {versions}): upgrade it, or the unit"
     words = {
         "additionalProperties": lambda: "has a field the schema does not allow",

@@ -9,7 +9,7 @@ import json
 
 from edge.core.spans import span, when
 from edge.tracer.store import Gap
-from edge.tracer.trace import Contact, Trace, Visit
+from edge.tracer.trace import Contact, Sighting, Trace, Visit
 
 SIGHTING_COLOUR = "#d62728"  # the traced person (tests look for these colours in a screenshot)
 CONTACT_COLOUR = "#1f77b4"
@@ -86,13 +86,33 @@ def short(code: str) -> str:
     return code[:21] + "…"
 
 
+def distance(s: Sighting) -> float | int:
+    """A sighting's distance as reports show it: fh1 the share of the bits (0 … 1), fh2 code units."""
+    return round(s.distance / s.row.bits, 4) if s.row.scheme == "fh1" else s.distance
+
+
+def distance_text(s: Sighting) -> str:
+    return f"{s.distance / s.row.bits:.3f}" if s.row.scheme == "fh1" else str(s.distance)
+
+
+def code_words(t: Trace) -> str:
+    """What the query codes are: "fh1, 1024 bits" or "fh2"."""
+    p = t.point
+    return f"fh1, {p.bits} bits" if p.scheme == "fh1" else p.scheme
+
+
+def threshold_words(t: Trace) -> str:
+    p = t.point
+    return f"{p.within} of {p.bits} ({p.fraction:.3f})" if p.scheme == "fh1" else p.within
+
+
 def header(t: Trace) -> list[str]:
     p = t.point
     codes = f"{len(t.codes)} FaceHashes of one person" if len(t.codes) > 1 else "1 FaceHash"
     photos = f"made from {p.photos} photos" if p.photos > 1 else "made from 1 photo"
     lines = [
-        f"Trace of {codes} ({short(t.codes[0])}, {p.bits} bits, key {t.key_id}), {photos}",
-        f"Searched {p.rows:,} person rows of this key seen {when(t.since_ms)} – {when(t.until_ms)} UTC",
+        f"Trace of {codes} ({short(t.codes[0])}, {code_words(t)}, key {t.key_id}), {photos}",
+        f"Searched {p.rows:,} person rows of this key and scheme seen {when(t.since_ms)} – {when(t.until_ms)} UTC",
         f"  the store holds events from {when(t.coverage[0])} to {when(t.coverage[1])} UTC"
         + (f"; the collector deletes them after {t.retention}" if t.retention else ""),
     ]
@@ -100,7 +120,7 @@ def header(t: Trace) -> list[str]:
         lines.append("Threshold: none is strict enough for that budget: no row can count as a sighting")
     else:
         lines.append(
-            f"Threshold: within {p.distance} of {p.bits} bits ({p.fraction:.3f}); false-accept rate {p.far:.1e} per row"
+            f"Threshold: {threshold_words(t)}; false-accept rate {p.far:.1e} per row"
             + (" (extrapolated below the measured pairs)" if p.extrapolated else "")
             + (" (capped: no trace accepts more than 1 % per row)" if p.capped else "")
         )
@@ -125,7 +145,7 @@ def table(t: Trace) -> str:
         r = s.row
         place = f"{r.site}/{r.checkpoint}"
         doubt = "" if r.trusted_time else f"  (the unit's clock was {r.clock}: the time may be off)"
-        out.append(f"{rank:>4}  {s.distance / r.bits:>8.3f}  {when(r.started_ms):<19}  {place:<30} {r.device}{doubt}")
+        out.append(f"{rank:>4}  {distance_text(s):>8}  {when(r.started_ms):<19}  {place:<30} {r.device}{doubt}")
     if not t.sightings:
         out.append("  (none)")
     out += ["", f"Visits and contacts (stride {span(t.stride_ms)}): one line per contact person per visit"]
@@ -158,12 +178,14 @@ def summary(t: Trace) -> str:
 def as_dict(t: Trace) -> dict:
     p = t.point
     return {
-        "query": {"facehashes": t.codes, "photos": p.photos, "bits": p.bits, "key_id": t.key_id},
+        "query": {"facehashes": t.codes, "photos": p.photos, "bits": p.bits, "key_id": t.key_id, "scheme": p.scheme},
         "window": {"since": when(t.since_ms), "until": when(t.until_ms), "stride_s": t.stride_ms / 1000},
         "stored": {"oldest": when(t.coverage[0]), "newest": when(t.coverage[1]), "retention": t.retention},
         "operating_point": {
             "rows_searched": p.rows,
-            "max_distance_bits": p.distance,
+            "max_distance": p.distance,
+            "distance_unit": "bits" if p.scheme == "fh1" else f"{p.scheme} code units",
+            "max_distance_bits": p.distance if p.scheme == "fh1" else None,
             "far_per_row": p.far,
             "expected_false_sightings": p.expected_false,
             "expected_true_share": p.tar,
@@ -175,7 +197,7 @@ def as_dict(t: Trace) -> dict:
         "sightings": [
             {
                 "rank": rank,
-                "distance": round(s.distance / s.row.bits, 4),
+                "distance": distance(s),
                 "at": when(s.row.started_ms),
                 "site": s.row.site,
                 "checkpoint": s.row.checkpoint,
@@ -257,7 +279,7 @@ def as_csv(t: Trace) -> str:
     for s in t.sightings:
         r = s.row
         row = ["sighting", r.site, r.checkpoint, when(r.started_ms), when(r.ended_ms), 1]
-        writer.writerow([*row, round(s.distance / r.bits, 4), "", r.clock or "", r.code_text])
+        writer.writerow([*row, distance(s), "", r.clock or "", r.code_text])
     for v in t.visits:
         for c in listed(v):
             row = ["contact", v.site, v.checkpoint, when(c.first_ms), when(c.last_ms), len(c.rows)]
@@ -326,7 +348,7 @@ def _lane_svg(v: Visit, stride_ms: int, gaps: list[Gap]) -> str:
         parts.append(
             f'<polygon points="{cx:.1f},12 {cx + 7:.1f},19 {cx:.1f},26 {cx - 7:.1f},19" fill="{SIGHTING_COLOUR}">'
             f"<title>sighting {esc(when(s.row.started_ms))}, distance "
-            f"{s.distance / s.row.bits:.3f}</title></polygon>"
+            f"{distance_text(s)}</title></polygon>"
         )
     for i, c in enumerate(contacts):
         y = 34 + i * LANE
@@ -378,7 +400,7 @@ def html_body(t: Trace) -> str:
     sightings = [
         [
             rank,
-            f"{s.distance / s.row.bits:.3f}",
+            distance_text(s),
             when(s.row.started_ms),
             f"{s.row.site}/{s.row.checkpoint}",
             s.row.device,

@@ -4,6 +4,7 @@ Sightings are the stored rows within the operating point's distance of the query
 several of one person: a row counts if it is near any of them), ranked by distance. Sightings at one
 checkpoint that follow each other within the stride form a visit; a contact is anyone else seen there
 within the stride before or after a sighting of the visit, grouped into one line per person per visit.
+A query of fh2 codes searches fh2 rows, one of fh1 codes fh1 rows; contacts are of the query's scheme too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ FLOOD_SHARE, FLOOD_ROWS = 0.5, 1000
 @dataclass(frozen=True)
 class Sighting:
     row: Row
-    distance: int  # bits, to the nearest query code
+    distance: int  # to the nearest query code: fh1 bits, fh2 code units
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Visit:
 class Trace:
     codes: list[str]
     key_id: str
-    point: operating_point.OperatingPoint
+    point: operating_point.OperatingPoint  # its scheme is the query's
     stride_ms: int
     since_ms: int
     until_ms: int
@@ -85,6 +86,10 @@ class Trace:
 
 def query_codes(texts: list[str]) -> list[facehash.FaceHash]:
     codes = [facehash.parse(t) for t in texts]
+    if len({c.scheme for c in codes}) > 1:
+        raise TraceError(
+            "the FaceHashes of one trace must be of one scheme (these are fh1 and fh2): trace each scheme apart"
+        )
     if len({(c.key_id, len(c.bits)) for c in codes}) > 1:
         raise TraceError("the FaceHashes of one trace must share one key and one length: they are one person")
     return codes
@@ -105,36 +110,48 @@ def run(
     """With `sites`, the search, its budget of false sightings, the contacts and the gaps are those of
     these sites only (a user scoped to them sees nothing of the others)."""
     codes = query_codes(texts)
-    key_id, bits = codes[0].key_id, len(codes[0].bits)
+    scheme, key_id, bits = codes[0].scheme, codes[0].key_id, len(codes[0].bits)
     if not store.holds(key_id):
         keys = ", ".join(sorted(store.keys())) or "none"
         raise TraceError(
             f"this FaceHash was made with key {key_id}, but the database holds sightings of key(s) {keys}: "
             "FaceHashes of different keys cannot be linked (that is what a key change is for)"
         )
-    if not store.holds(key_id, bits):
-        raise TraceError(f"the database holds no {bits}-bit FaceHashes of key {key_id}")
+    if not store.holds(key_id, bits, scheme):
+        raise TraceError(f"the database holds no {bits}-bit {scheme} FaceHashes of key {key_id}")
     until = now or datetime.datetime.now(datetime.UTC)
     since_ms, until_ms = _ms(until - since), _ms(until)
     packed = [c.packed for c in codes]
+
     # The budget needs the number of rows, which the search counts: search at the loosest distance the
     # calibration allows, then keep what the operating point for that many rows accepts.
-    loosest = operating_point.choose(bits, 1, photos=photos, codes=len(codes), far=operating_point.MAX_FAR).distance
-    search = store.near(key_id, bits, packed, loosest, since_ms, until_ms, sites=sites)
-    point = operating_point.choose(bits, search.searched, photos=photos, codes=len(codes), max_false=max_false, far=far)
+    # (An engine that counts before it measures may keep only what that many rows allow: `limit_for`.)
+    def point_for(rows: int) -> operating_point.OperatingPoint:
+        return operating_point.choose(
+            bits, rows, photos=photos, codes=len(codes), max_false=max_false, far=far, scheme=scheme
+        )
+
+    loosest = operating_point.choose(
+        bits, 1, photos=photos, codes=len(codes), far=operating_point.MAX_FAR, scheme=scheme
+    ).distance
+    window = (since_ms, until_ms)
+    search = store.near(
+        scheme, key_id, bits, packed, loosest, *window, sites=sites, limit_for=lambda n: point_for(n).distance
+    )
+    point = point_for(search.searched)
     hits = [(i, d) for i, d in search.hits if d <= point.distance]
     by_id = {r.id: r for r in store.rows([i for i, _ in hits])}
     sightings = [Sighting(by_id[i], d) for i, d in hits if i in by_id]
     stride_ms = round(stride.total_seconds() * 1000)
     visits = _visits(sightings, stride_ms)
-    link = operating_point.curve(bits, 1).distance_at(CONTACT_LINK_FAR)
+    link = operating_point.curve(bits, 1, scheme).distance_at(CONTACT_LINK_FAR)
     seen = {s.row.id for s in sightings}
     for visit in visits:
         around = store.around(
             key_id, visit.site, visit.checkpoint, visit.first_ms - stride_ms, visit.last_ms + stride_ms
         )
-        rows = [r for r in around if r.id not in seen and r.bits == bits]
-        visit.contacts = _contacts(visit, rows, link)
+        rows = [r for r in around if r.id not in seen and r.bits == bits and r.scheme == scheme]
+        visit.contacts = _contacts(visit, rows, link, scheme)
         visit.flooding = _flooding(rows)
     return Trace(
         codes=[str(c) for c in codes],
@@ -196,14 +213,15 @@ def gap_ms(row: Row, other: Row) -> int:
     return 0
 
 
-def _contacts(visit: Visit, rows: list[Row], link: int) -> list[Contact]:
-    """One contact per person: each row joins the first contact whose first row is within `link` bits
-    (grouping.py finds them without comparing every row with every contact)."""
+def _contacts(visit: Visit, rows: list[Row], link: int, scheme: str = "fh1") -> list[Contact]:
+    """One contact per person: each row joins the first contact whose first row is within `link` (fh1 bits,
+    fh2 code units; grouping.py finds them without comparing every row with every contact)."""
     if not rows:
         return []
     codes = np.frombuffer(b"".join(r.code for r in rows), np.uint8).reshape(len(rows), -1)
     contacts: list[Contact] = []
-    for row, number, gap in zip(rows, grouping.groups(codes, link).tolist(), _gaps(visit, rows), strict=True):
+    numbers = grouping.groups(codes, link, scheme).tolist()
+    for row, number, gap in zip(rows, numbers, _gaps(visit, rows), strict=True):
         if number == len(contacts):
             contacts.append(Contact([row], gap))
         else:

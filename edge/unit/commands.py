@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+import typing
 from pathlib import Path
 
 from edge.core.errors import EX_FAILED, ConfigError
 from edge.core.options import positive_int
-from edge.unit.config import MAX_BYTES, VisionConfig, fingerprint, fingerprint_of, load, parse
+from edge.unit.config import MAX_BYTES, FaceHashConfig, VisionConfig, fingerprint, fingerprint_of, load, parse
 
 VISION = VisionConfig.model_fields  # the unit's own defaults, so `embed` sees faces as a unit does
+SCHEME = FaceHashConfig.model_fields["scheme"]  # and hashes them as a unit does
 
 
 def needs_vision(handler):
@@ -53,6 +55,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--one-person",
         action="store_true",
         help="with --key-file: the photos show one person; print one FaceHash of their mean (a stronger trace query)",
+    )
+    embed.add_argument(
+        "--scheme",
+        choices=typing.get_args(SCHEME.annotation),
+        default=SCHEME.default,
+        help="with --key-file: the FaceHash scheme, as the units publish it (facehash.scheme; default fh2)",
     )
     embed.add_argument(
         "--raw-embeddings", action="store_true", help="with --key-file, print the embeddings too (otherwise left out)"
@@ -111,9 +119,9 @@ def _embed(args) -> int:
     if args.one_person:
         if key is None:
             raise ConfigError("--one-person makes a FaceHash: give the deployment's key with --key-file")
-        return embed_files.one_person(args.paths, settings, key)
+        return embed_files.one_person(args.paths, settings, key, scheme=args.scheme)
     raw = args.raw_embeddings
-    return embed_files.run(args.paths, settings, args.every, args.jobs, key=key, raw_embeddings=raw)
+    return embed_files.run(args.paths, settings, args.every, args.jobs, key=key, raw_embeddings=raw, scheme=args.scheme)
 
 
 def _keygen(args) -> int:

@@ -11,21 +11,22 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from edge.core import facehash
 from edge.core.errors import FrameError, TraceonError
-from edge.core.facehash import FaceHasher, Key, load_scheme
+from edge.core.facehash import Key, load_scheme
 from edge.unit import photo_query
 from edge.unit.vision import Face, FacePipeline, VisionSettings
 from edge.unit.vision.media import expand, is_video, read_image, video_frames
 
 _pipeline: FacePipeline | None = None
-_hasher: FaceHasher | None = None
+_hasher = None  # edge.core.facehash.hasher of the chosen scheme, when a key is given
 _raw = True
 
 
-def _init_worker(settings: VisionSettings, key: Key | None, raw: bool) -> None:
+def _init_worker(settings: VisionSettings, key: Key | None, raw: bool, scheme: str) -> None:
     global _pipeline, _hasher, _raw
     _pipeline = FacePipeline(settings)
-    _hasher = FaceHasher(key, load_scheme()) if key else None
+    _hasher = facehash.hasher(key, load_scheme(), scheme) if key else None
     _raw = raw
 
 
@@ -80,20 +81,21 @@ def run(
     out=sys.stdout,
     key: Key | None = None,
     raw_embeddings: bool = False,
+    scheme: str = "fh2",
 ) -> int:
     """Write the JSON lines for all files in input order; 1 if any file failed, else 0.
 
-    With a key each face line carries its FaceHash, and embeddings only if `raw_embeddings`."""
+    With a key each face line carries its FaceHash of `scheme`, and embeddings only if `raw_embeddings`."""
     raw = raw_embeddings or key is None
     work = [(p, every) for p in expand(paths)]
     failed = False
     results: Iterator[list[dict]]
     if jobs > 1 and len(work) > 1:
-        pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (settings, key, raw))
+        pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (settings, key, raw, scheme))
         results = pool.imap(_describe, work)
     else:
         pool = None
-        _init_worker(settings, key, raw)
+        _init_worker(settings, key, raw, scheme)
         results = map(_describe, work)
     try:
         for lines in results:
@@ -108,8 +110,9 @@ def run(
     return 1 if failed else 0
 
 
-def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.stdout) -> int:
-    """One FaceHash from several photos of one person: their quality-weighted mean embedding, as a burst's.
+def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.stdout, scheme: str = "fh2") -> int:
+    """One FaceHash of `scheme` from several photos of one person: their quality-weighted mean embedding, as a
+    burst's.
 
     Each photo gives its largest face; photo_query.one_person (shared with the console's photo query) chooses
     the faces to trust and averages them, leaving out and naming any photo whose face does not match."""
@@ -130,7 +133,7 @@ def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.st
     if chosen.embedding is None:
         out.write(json.dumps({"error": "no photo gave a face to trust", "left_out": left_out}) + "\n")
         return 1
-    code = str(FaceHasher(key, load_scheme()).hash(chosen.embedding))
+    code = str(facehash.hasher(key, load_scheme(), scheme).hash(chosen.embedding))
     line = {
         "facehash": code,
         "photos": len(chosen.used),

@@ -29,6 +29,7 @@ def build(runtime) -> dict:
         "config": runtime.fingerprint,
         "model": runtime.identity.model,
         "key_id": runtime.hasher.key.id,
+        "scheme": runtime.hasher.scheme,
         "camera": runtime.camera.state,
         "broker": runtime.link.state[:300],
         "clock": {"synchronized": synchronized, "via": via, "restamped": runtime.stats["restamped"]},

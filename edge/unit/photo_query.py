@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge.core import facehash
 from edge.core.errors import FrameError
-from edge.core.facehash import MAX_QUERY_PHOTOS, FaceHasher, Key, load_scheme
+from edge.core.facehash import MAX_QUERY_PHOTOS, Key, load_scheme
 from edge.core.shown import shown
 
 if TYPE_CHECKING:
@@ -89,8 +90,8 @@ def one_person(faces: list[tuple[str, Face]], threshold: float) -> OnePerson:
     return OnePerson(kept, mean, left_out)
 
 
-def hash_photos(photos: list[tuple[str, bytes]], keys: list[Key]) -> PhotoQuery:
-    """One FaceHash per key from 1 to MAX_QUERY_PHOTOS photos (name, bytes) of one person.
+def hash_photos(photos: list[tuple[str, bytes]], keys: list[Key], scheme: str = "fh2") -> PhotoQuery:
+    """One FaceHash of `scheme` (fh1 or fh2) per key from 1 to MAX_QUERY_PHOTOS photos (name, bytes) of one person.
 
     Raises PhotoError (a FrameError) naming the photo when one is not an image, is truncated, too large, a
     decompression bomb, or shows no face or more than one; FrameError when no photo is left to hash."""
@@ -103,14 +104,16 @@ def hash_photos(photos: list[tuple[str, bytes]], keys: list[Key]) -> PhotoQuery:
         )
     if not keys:
         raise FrameError("no key file given: a FaceHash needs the deployment's key")
+    if scheme not in facehash.SCHEMES:  # the caller's mistake: said before the slow part
+        raise ValueError(f"unknown FaceHash scheme {scheme!r} (known: {', '.join(facehash.SCHEMES)})")
     frames = [(name, decode(name, data)) for name, data in photos]  # every photo checked before the slow part
     faces = [(name, _the_face(name, frame)) for name, frame in frames]
     chosen = one_person(faces, _threshold())
     if chosen.embedding is None:
         why = "; ".join(f"{shown(name)}: {reason}" for name, reason in chosen.left_out)
         raise FrameError(f"no photo gave a face to trust ({why}); use sharper, frontal photos of the index case")
-    scheme = load_scheme()
-    codes = {key.id: str(FaceHasher(key, scheme).hash(chosen.embedding)) for key in keys}
+    model = load_scheme()
+    codes = {key.id: str(facehash.hasher(key, model, scheme).hash(chosen.embedding)) for key in keys}
     return PhotoQuery(codes, len(chosen.used), [name for name, _ in chosen.used], chosen.left_out)
 
 

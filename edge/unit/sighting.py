@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from edge import __version__
 from edge.core.events import SCHEMA_VERSION, utc, validate
-from edge.core.facehash import FaceHasher
 from edge.unit.persons import Person
 
 
@@ -30,10 +29,11 @@ def build(
     ended: float,
     frames: int,
     persons: list[Person],
-    hasher: FaceHasher,
+    hasher,
     clock: str = "synchronized",
 ) -> dict:
-    """A schema-valid event; each person with a trusted view is hashed once. `clock`: edge.clock.mark()."""
+    """A schema-valid event; each person with a trusted view is hashed once by `hasher` (either scheme's, from
+    edge.core.facehash.hasher). `clock`: edge.clock.mark()."""
     entries = [
         {
             "facehash": str(hasher.hash(p.embedding)),
@@ -58,6 +58,7 @@ def build(
         "persons": entries,
         "model": identity.model,
         "key_id": hasher.key.id,
+        "scheme": hasher.scheme,
         "software": f"traceon-edge {__version__}",
     }
     return validate(event)

@@ -42,11 +42,24 @@ def test_status_reports_a_running_unit(tmp_path, broker):
     assert report["health"]["last_event"]["persons"] == 2
     assert report["outbox"]["depth"] == 0
     assert report["key_id"] == report["health"]["key_id"]
+    assert report["scheme"] == report["health"]["scheme"] == "fh2"  # the default, beside the key id
     assert json.loads(text)["unit"] == "s1/door/d1"
     readable = status.render(report)
     assert "daemon      running" in readable and "2 person(s)" in readable
+    assert f"key id {report['key_id']}    scheme fh2\n" in readable
     stopped = status.gather(path)  # the daemon left a last report when it stopped
     assert stopped["daemon"] == "stopped" and stopped["health"]["config"] == config.fingerprint(path)
+
+
+def test_status_says_when_the_daemon_publishes_another_scheme_than_the_config_and_reads_older_reports(tmp_path):
+    path = photos_on_demand(tmp_path, free_port(), "{frames: 2, duration: 0.1, cooldown: 0}")
+    beside = health_file.path_beside(config.load(path).outbox.path)
+    health_file.write(beside, good_health(scheme="fh1"))  # it runs a config from before the change
+    assert "scheme fh2  (daemon publishes fh1: reload)" in status.render(status.gather(path))
+    older = {k: v for k, v in good_health().items() if k != "scheme"}  # a unit from before scheme fh2
+    health_file.write(beside, older)
+    report = status.gather(path)
+    assert report["daemon"] == "running" and "daemon publishes" not in status.render(report)
 
 
 def test_status_says_when_the_broker_is_unreachable(tmp_path):

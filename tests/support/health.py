@@ -18,6 +18,7 @@ def good_health(**changes) -> dict:
         "config": "0123456789abcdef",
         "model": "facenet_small@0123456789ab",
         "key_id": "abcdefgh",
+        "scheme": "fh2",
         "camera": "ok",
         "broker": "connected",
         "clock": {"synchronized": True, "via": "test", "restamped": 0},

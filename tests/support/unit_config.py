@@ -34,15 +34,18 @@ def write_config(
     burst="{frames: 10, duration: 1.0, cooldown: 0}",
     upsample=1,
     name="unit.yaml",
+    scheme: str | None = None,
 ):
-    """Unit s1/door/d1 reporting to the broker on `port` (health every second), its key and outbox in tmp_path."""
+    """Unit s1/door/d1 reporting to the broker on `port` (health every second), its key and outbox in tmp_path;
+    FaceHashes of `scheme` (None: the default)."""
     key = tmp_path / "unit.key"
     if not key.exists():
         facehash.write_key_file(key)
     path = tmp_path / name
+    hashing = f"{{key_file: {key}" + (f", scheme: {scheme}}}" if scheme else "}")
     path.write_text(
         f"unit: {{site: s1, checkpoint: door, device: d1}}\ntrigger: {trigger}\nsource: {source}\n"
-        f"burst: {burst}\nvision: {{upsample: {upsample}, threads: 2}}\nfacehash: {{key_file: {key}}}\n"
+        f"burst: {burst}\nvision: {{upsample: {upsample}, threads: 2}}\nfacehash: {hashing}\n"
         f"mqtt: {{port: {port}, keepalive: 5, health_every: 1}}\noutbox: {{path: {tmp_path / 'outbox.sqlite'}}}\n"
     )
     return path

@@ -57,7 +57,7 @@ def hostile(codes: dict) -> tuple[list[tuple[str, str, bytes, str]], dict]:
             json.dumps({k: v for k, v in good.items() if k != "key_id"}).encode(),
             "lacks the required field(s) key_id",
         ),
-        ("schema version 3", door, variant(schema_version=3), "schema versions 1 and 2"),
+        ("schema version 4", door, variant(schema_version=4), "schema versions 1, 2 and 3"),
         (
             "FaceHash not base32",
             door,

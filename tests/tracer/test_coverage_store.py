@@ -153,7 +153,7 @@ def test_a_schema_3_store_reads_as_it_is_and_upgrades_in_one_transaction(schema3
         reader.close()
     db = store.open_store(schema3, upgrade=True)
     try:
-        assert db.meta("schema_version") == "4" and {"statuses", "health"} <= db.tables()
+        assert db.meta("schema_version") == str(store.SCHEMA_VERSION) and {"statuses", "health"} <= db.tables()
         assert db.execute("SELECT faces FROM events").fetchall() == [(1,)]
     finally:
         db.close()

@@ -136,7 +136,18 @@ def test_a_query_from_several_photos_is_one_facehash_and_leaves_out_a_stranger(t
         need_data("faces", "joe_biden", "1.jpg")
     ]
     result = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "embed", "--key-file", str(key), "--one-person", *map(str, photos)],
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "embed",
+            "--key-file",
+            str(key),
+            "--scheme",
+            "fh1",
+            "--one-person",
+            *map(str, photos),
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -44,7 +44,7 @@ def test_sqlite_near_finds_exactly_what_a_plain_scan_finds(tmp_path_factory, see
         db.maintain()
         start, end = min(window), max(window)
         query = base[0]
-        got = db.near(KEY.id, 1024, [query], 250, start * 1000 + T0_MS, end * 1000 + T0_MS)
+        got = db.near("fh1", KEY.id, 1024, [query], 250, start * 1000 + T0_MS, end * 1000 + T0_MS)
     finally:
         store.SEGMENT_ROWS = original
     expected = sorted(
@@ -71,5 +71,5 @@ def test_postgresql_computes_the_same_distances_in_the_engine(postgres, tmp_path
     for db in stores:
         db.add([fake_event(c, i) for i, c in enumerate(codes)])
     queries = [codes[3], random_code(rng)]
-    results = [db.near(KEY.id, 1024, queries, 520, T0_MS, T0_MS + 20_000) for db in stores]
+    results = [db.near("fh1", KEY.id, 1024, queries, 520, T0_MS, T0_MS + 20_000) for db in stores]
     assert results[0] == results[1] and results[0].searched == 21 and results[0].hits[0] == (4, 0)

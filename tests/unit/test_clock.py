@@ -100,6 +100,8 @@ def test_events_waiting_when_the_clock_synchronises_are_restamped_from_the_monot
         f"within the test's true {ended - began:.0f} s"
     )
     assert {e["clock"] for e in made} == {"restamped", "synchronized"} and len(restamped) >= 4
+    assert {(e["schema_version"], e["scheme"]) for e in made} == {(3, "fh2")}  # held and re-stamped, kept whole
+    assert all(events.problem(e) is None for e in restamped)
     assert made[: len(restamped)] == restamped  # the held ones first, in order
     for event in made:
         start, end = seconds(event, "started_at"), seconds(event, "ended_at")

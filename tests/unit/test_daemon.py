@@ -24,18 +24,47 @@ JPEG, PNG = b"\xff\xd8\xff", b"\x89PNG"
 FLOATS = re.compile(rb"\[\s*-?\d+\.\d+(e-?\d+)?(\s*,\s*-?\d+\.\d+(e-?\d+)?){7,}")  # 8 or more floats in a row
 INTEGERS = re.compile(rb"\[\s*-?\d+(\s*,\s*-?\d+){7,}")  # an int8 embedding, a landmark list
 OPAQUE = re.compile(rb"[A-Za-z0-9+/=_-]{120,}")  # base64 of a crop or an embedding
-FACEHASH = re.compile(rb"fh1:[a-z2-7]{8}:[a-z2-7]{20,206}")  # the one long opaque string allowed out
+# the one long opaque string allowed out, of either scheme (an fh2 code is a keyed rotation, not the embedding),
+# at its exact length: text glued onto a FaceHash is left to be found
+FACEHASH = re.compile(rb"fh1:[a-z2-7]{8}:[a-z2-7]{20,206}|fh2:[a-z2-7]{8}:[a-z2-7]{205}")
 
 
 def leaks(data: bytes) -> list[str]:
     """What in `data` looks like image bytes, a list of numbers or a long opaque string (FaceHashes aside)."""
-    data = FACEHASH.sub(b"fh1:", data)
+    data = FACEHASH.sub(b"fh:", data)
     found = [
         name
         for name, pattern in (("float list", FLOATS), ("integer list", INTEGERS), ("opaque", OPAQUE))
         if pattern.search(data)
     ]
     return found + [name for name, magic in (("JPEG", JPEG), ("PNG", PNG)) if magic in data]
+
+
+def test_the_leak_check_passes_fh2_codes_and_finds_an_embedding_planted_beside_them():
+    """fh2 codes are long opaque strings the check lets out: an embedding in any form still shows."""
+    import base64
+
+    import numpy as np
+    from support.events import KEY, sample_event
+
+    embedding = np.random.default_rng(7).normal(size=128)
+    embedding /= np.linalg.norm(embedding)
+    code = str(facehash.hasher(KEY, facehash.load_scheme(), "fh2").hash(embedding))
+    event = sample_event(1) | {"schema_version": 3, "scheme": "fh2", "key_id": KEY.id}
+    event["persons"] = [{"facehash": code, "frames": 1, "quality": {"size": 90, "frontalness": 1, "sharpness": 9}}]
+    assert leaks(json.dumps(events.validate(event)).encode()) == []
+    int8 = np.clip(np.rint(embedding * 127), -127, 127).astype(np.int8)
+    planted = {
+        "float list": [round(float(v), 6) for v in embedding],
+        "integer list": int8.tolist(),
+        "opaque": base64.b64encode(embedding.astype(np.float32).tobytes()).decode(),
+    }
+    for kind, value in planted.items():
+        assert kind in leaks(json.dumps(event | {"extra": value}).encode()), kind
+    raw32 = base64.b32encode(int8.tobytes()).decode().rstrip("=").lower()  # an fh2 payload without its FaceHash
+    glued = {**event["persons"][0], "facehash": code + raw32}
+    for body in (event | {"extra": raw32}, event | {"persons": [glued]}):
+        assert leaks(json.dumps(body).encode()) == ["opaque"]
 
 
 def test_a_folder_of_photos_has_every_photo_searched_whole(tmp_path, broker):
@@ -96,8 +125,10 @@ def test_replay_with_pir_pulses_gives_schema_valid_events_and_nothing_else(tmp_p
     for event in received:
         events.validate(event)
         assert event["trigger"] == "pir"
+        assert (event["schema_version"], event["scheme"]) == (3, "fh2")  # the default
     hashes = [p["facehash"] for e in received for p in e["persons"]]
-    threshold = facehash.load_scheme()["thresholds"]["1024"]
+    assert {facehash.parse(code).scheme for code in hashes} == {"fh2"}
+    threshold = facehash.load_scheme()["fh2"]["threshold"]
     assert len(hashes) >= 4  # Lin-Manuel Miranda, in every burst where his face is large and sharp enough
     assert max(facehash.distance(a, b) for a, b in itertools.combinations(hashes, 2)) <= threshold
     assert sum(e["faces"] for e in received) > len(hashes)  # the blurred audience member: counted, not hashed
@@ -115,7 +146,7 @@ def test_replay_with_pir_pulses_gives_schema_valid_events_and_nothing_else(tmp_p
         if topic.endswith("/status"):
             assert payload in (b"online", b"offline")
         elif topic.endswith("/health"):
-            events.validate(json.loads(payload), "health")
+            assert events.validate(json.loads(payload), "health")["scheme"] == "fh2"
             health_reports += 1
         else:
             assert topic.endswith("/events")

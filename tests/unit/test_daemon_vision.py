@@ -32,7 +32,8 @@ def test_two_people_passing_close_on_video_give_two_facehashes_in_every_burst(tm
     writer.release()
     # bursts of 7 frames from a 20-frame loop start on every frame in turn, the crossing included
     source = f"{{kind: video, path: {video}, realtime: false, loop: true}}"
-    path = write_config(tmp_path, broker.port, "{kind: manual}", source, "{frames: 7, duration: 0.1, cooldown: 0}")
+    burst = "{frames: 7, duration: 0.1, cooldown: 0}"
+    path = write_config(tmp_path, broker.port, "{kind: manual}", source, burst, scheme="fh1")  # fh2 is the default
     subscriber = Subscriber(broker.port, "traceon/+/+/+/events", "passing-watch")
     unit = InThread(path)
     try:
@@ -42,7 +43,7 @@ def test_two_people_passing_close_on_video_give_two_facehashes_in_every_burst(tm
     finally:
         unit.stop()
         subscriber.close()
-    hasher = facehash.FaceHasher(facehash.load_key(tmp_path / "unit.key"), facehash.load_scheme())
+    hasher = facehash.hasher(facehash.load_key(tmp_path / "unit.key"), facehash.load_scheme(), "fh1")
     pipeline = FacePipeline()
     references = [
         hasher.hash(pipeline.process(read_image(need_data("faces", name, "1.jpg")))[0].embedding)
@@ -51,6 +52,8 @@ def test_two_people_passing_close_on_video_give_two_facehashes_in_every_burst(tm
     for event in subscriber.events():
         codes = [p["facehash"] for p in event["persons"]]
         assert len(codes) == 2, event
+        assert (event["schema_version"], event["scheme"]) == (3, "fh1")
+        assert {facehash.parse(code).scheme for code in codes} == {"fh1"}
         for reference in references:
             assert sum(hasher.same_person(reference, code) for code in codes) == 1, event
 

@@ -153,14 +153,16 @@ def test_with_a_key_the_lines_carry_facehashes_and_no_embeddings_unless_asked(tm
     base = [sys.executable, "-m", "edge.cli", "embed", "--key-file", str(key_path), str(photo)]
     plain = subprocess.run(base, capture_output=True, text=True, check=True)
     raw = subprocess.run([*base, "--raw-embeddings"], capture_output=True, text=True, check=True)
-    a = [json.loads(line) for line in plain.stdout.splitlines()]
-    b = [json.loads(line) for line in raw.stdout.splitlines()]
-    assert len(a) == len(b) == 2
-    assert all("embedding" not in line and line["facehash"].startswith(f"fh1:{key.id}:") for line in a)
+    old = subprocess.run([*base, "--scheme", "fh1"], capture_output=True, text=True, check=True)
+    a, b, c = ([json.loads(line) for line in run.stdout.splitlines()] for run in (plain, raw, old))
+    assert len(a) == len(b) == len(c) == 2
+    assert all("embedding" not in line and line["facehash"].startswith(f"fh2:{key.id}:") for line in a)  # default
     assert all(len(line["embedding"]) == 128 for line in b)
     assert [x["facehash"] for x in a] == [y["facehash"] for y in b]
-    threshold = facehash.load_scheme()["thresholds"]["1024"]
-    assert facehash.distance(a[0]["facehash"], a[1]["facehash"]) <= threshold
+    assert all("embedding" not in line and facehash.parse(line["facehash"]).scheme == "fh1" for line in c)
+    scheme = facehash.load_scheme()
+    assert facehash.distance(a[0]["facehash"], a[1]["facehash"]) <= scheme["fh2"]["threshold"]
+    assert facehash.distance(c[0]["facehash"], c[1]["facehash"]) <= scheme["thresholds"]["1024"]
 
 
 def test_keygen_and_a_loose_key_file_from_the_command_line(tmp_path):

@@ -35,12 +35,22 @@ def jpeg(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def embed_one_person(tmp_path, photos) -> dict:
+def embed_one_person(tmp_path, photos, *options: str) -> dict:
     """What `traceon-edge embed --one-person` says of the same photos, under the first key."""
     key = tmp_path / "k.key"
     key.write_text(f"{facehash.KEY_HEADER}\n{KEYS[0].secret.hex()}\n")
     key.chmod(0o600)
-    args = [sys.executable, "-m", "edge.cli", "embed", "--key-file", str(key), "--one-person", *map(str, photos)]
+    args = [
+        sys.executable,
+        "-m",
+        "edge.cli",
+        "embed",
+        "--key-file",
+        str(key),
+        "--one-person",
+        *options,
+        *map(str, photos),
+    ]
     return json.loads(subprocess.run(args, capture_output=True, text=True, check=True, cwd=ROOT).stdout)
 
 
@@ -66,7 +76,29 @@ def test_several_photos_of_one_person_are_one_mean_and_a_stranger_is_left_out_by
     assert query.codes[KEYS[0].id] == embed_one_person(tmp_path, [*paths, stranger])["facehash"]
     one = hash_photos([photos[2]], KEYS).codes[KEYS[0].id]
     third = hash_photos([upload("faces", "barack_obama", "3.jpg")], KEYS).codes[KEYS[0].id]
-    assert facehash.distance(query.codes[KEYS[0].id], third) <= facehash.distance(one, third) + 0.02
+    slack = 0.08 * facehash.load_scheme()["fh2"]["threshold"]  # fh1's 0.02 of its 0.24
+    assert facehash.distance(query.codes[KEYS[0].id], third) <= facehash.distance(one, third) + slack
+
+
+def test_the_scheme_is_the_callers_and_fh2_by_default(tmp_path):
+    photo = [upload("faces", "amy_adams", "1.jpg")]
+    default, fh1, fh2 = (
+        hash_photos(photo, KEYS),
+        hash_photos(photo, KEYS, scheme="fh1"),
+        hash_photos(photo, KEYS, "fh2"),
+    )
+    assert default.codes == fh2.codes
+    for key in KEYS:
+        one, two = facehash.parse(fh1.codes[key.id]), facehash.parse(fh2.codes[key.id])
+        assert (one.scheme, two.scheme) == ("fh1", "fh2") and one.key_id == two.key_id == key.id
+        assert len(two.packed) == facehash.FH2_BYTES and str(two) == fh2.codes[key.id]  # parses back whole
+        with pytest.raises(facehash.FaceHashError, match="different schemes"):
+            facehash.distance(one, two)
+    # the command line makes the same codes of the same photo, in the scheme asked for
+    assert (
+        embed_one_person(tmp_path, [need_data("faces", "amy_adams", "1.jpg")], "--scheme", "fh1")["facehash"]
+        == (fh1.codes[KEYS[0].id])
+    )
 
 
 def test_of_two_photos_that_disagree_the_better_one_is_kept():
@@ -168,6 +200,8 @@ def test_no_photo_too_many_photos_or_no_key_are_refused():
         hash_photos([upload("faces", "amy_adams", "1.jpg")] * 5, KEYS)
     with pytest.raises(FrameError, match="no key file given"):
         hash_photos([upload("faces", "amy_adams", "1.jpg")], [])
+    with pytest.raises(ValueError, match="unknown FaceHash scheme 'fh3' \\(known: fh1, fh2\\)"):
+        hash_photos([("x.jpg", b"not even a photo")], KEYS, scheme="fh3")  # said before any photo is read
 
 
 def test_a_hostile_name_is_shown_escaped_and_cut():
@@ -236,6 +270,7 @@ def test_twenty_photo_queries_write_no_file_and_hold_no_embedding(tmp_path):
     assert left_behind == []
     for answer in answers:
         assert set(answer) == {"codes", "photos", "used", "left_out"}
-        assert all(code.startswith("fh1:") for code in answer["codes"].values())
+        for code in answer["codes"].values():  # a FaceHash of the default scheme and nothing more
+            assert facehash.parse(code).scheme == "fh2" and str(facehash.parse(code)) == code
     assert not FLOATS.search(result.stdout)  # no embedding, no landmark, no quality number
     assert {f for f in PhotoQuery.__dataclass_fields__} == {"codes", "photos", "used", "left_out"}

@@ -19,6 +19,7 @@ from edge.console.views import uploads
 from edge.console.views.results import Kept
 from edge.console.views.state import DatabaseDown
 from edge.console.views.web import address, check_token, console, field, page, require, session_cookie
+from edge.core import fh2
 from edge.core.errors import ConsoleDbError, SpanError, TraceonError
 from edge.core.spans import parse_span
 
@@ -176,7 +177,8 @@ def _span(text: str, what: str):
 
 
 def _hash(c, store, photos: list[tuple[str, bytes]]) -> tuple[list[str], int, list[str]]:
-    """The photos' FaceHash under the key the store holds, hashed in memory; what was left out, said."""
+    """The photos' FaceHash under the key the store holds, hashed in memory; what was left out, said. Of
+    scheme fh2 when the store holds fh2 rows of that key (what units publish by default), else fh1."""
     can, why = photo_tracing()
     if not can:
         raise Refusal(f"Photos cannot be traced here: {why}. Paste FaceHashes instead.")
@@ -184,9 +186,12 @@ def _hash(c, store, photos: list[tuple[str, bytes]]) -> tuple[list[str], int, li
         raise Refusal("Photos cannot be traced: the console was started without the deployment's --key-file.")
     from edge.console import photos as photo_query
 
-    query = photo_query.hash_photos(photos, c.keys())
-    held = [key_id for key_id in query.codes if store.holds(key_id)]
+    given = c.keys()
+    held = [key for key in given if store.holds(key.id)]
+    keys = held[:1] or given  # none held: the photos are still checked first, then refused below
+    scheme = "fh2" if held and store.holds(held[0].id, fh2.BITS, "fh2") else "fh1"
+    query = photo_query.hash_photos(photos, keys, scheme=scheme)
     if not held:
         raise Refusal("The database holds no sightings under the key(s) the console was given.")
     notes = [f"{name} was left out: {why}" for name, why in query.left_out]
-    return [query.codes[held[0]]], query.photos, notes
+    return [query.codes[held[0].id]], query.photos, notes

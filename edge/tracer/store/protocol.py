@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from edge.core import facehash
@@ -32,6 +32,7 @@ class Row:
     bits: int
     clock: str | None  # the unit's word on its clock for this event (None: an event of schema 1)
     code: bytes
+    scheme: str = "fh1"  # the FaceHash scheme of `code` (a store of schema 4 or older holds fh1 only)
 
     @property
     def trusted_time(self) -> bool:
@@ -39,13 +40,13 @@ class Row:
 
     @property
     def code_text(self) -> str:
-        return str(facehash.from_packed(self.key_id, self.code, self.bits))
+        return str(facehash.from_packed(self.key_id, self.code, self.bits, self.scheme))
 
 
 @dataclass(frozen=True)
 class Search:
-    hits: list[tuple[int, int]]  # (row id, Hamming distance in bits), nearest first
-    searched: int  # rows of the key and length inside the window
+    hits: list[tuple[int, int]]  # (row id, distance: fh1 Hamming bits, fh2 code units), nearest first
+    searched: int  # rows of the scheme, key and length inside the window
     unreadable: int  # rows whose code could not be read, skipped
 
 
@@ -67,7 +68,19 @@ EVENT_COLUMNS = (
     "clock",
     "faces",
 )
-PERSON_COLUMNS = ("event_id", "position", "site", "checkpoint", "started_ms", "ended_ms", "key_id", "bits", "code")
+PERSON_COLUMNS = (
+    "event_id",
+    "position",
+    "site",
+    "checkpoint",
+    "started_ms",
+    "ended_ms",
+    "key_id",
+    "bits",
+    "code",
+    "scheme",
+)
+BIT_COLUMNS = ("code", "filter")  # written through code_mark (PostgreSQL: bit varying)
 HELD_COLUMNS = (
     "site",
     "checkpoint",
@@ -113,6 +126,11 @@ class Store:
 
     def __init__(self) -> None:
         self.db = None
+        self.schemed = True  # whether `persons` has its `scheme` column (schema 5); prepare() says
+
+    def scheme_of(self, alias: str = "") -> str:
+        """SQL for a row's scheme: its column, or 'fh1' in a store of schema 4 or older read as it is."""
+        return f"{alias + '.' if alias else ''}scheme" if self.schemed else "'fh1'"
 
     # --- SQL plumbing ---
     def execute(self, sql: str, params: tuple | list = ()):
@@ -194,9 +212,10 @@ class Store:
             return REPEATED if stored == event.text else CONFLICT
         rows = self.person_values(event)
         if rows:
-            marks = ", ".join(self.code_mark() if column == "code" else "?" for column in PERSON_COLUMNS)
+            columns = self.person_columns()
+            marks = ", ".join(self.code_mark() if column in BIT_COLUMNS else "?" for column in columns)
             self.db.cursor().executemany(
-                f"INSERT INTO persons ({', '.join(PERSON_COLUMNS)}) VALUES ({marks})".replace("?", self.mark),
+                f"INSERT INTO persons ({', '.join(columns)}) VALUES ({marks})".replace("?", self.mark),
                 rows,
             )
         return STORED
@@ -217,8 +236,12 @@ class Store:
             event.body.get("faces"),
         ]
 
+    def person_columns(self) -> tuple[str, ...]:
+        """What `insert` writes of each person (PostgreSQL adds fh2's filter bits)."""
+        return PERSON_COLUMNS
+
     def person_values(self, event: intake.Event) -> list[list]:
-        """The event's rows of `persons`, in PERSON_COLUMNS, each code as this engine takes it."""
+        """The event's rows of `persons`, in person_columns(), each code as this engine takes it."""
         return [
             [
                 event.event_id,
@@ -230,6 +253,7 @@ class Store:
                 event.key_id,
                 event.bits,
                 self.code_param(code),
+                event.scheme,
             ]
             for i, code in enumerate(event.codes)
         ]
@@ -253,8 +277,8 @@ class Store:
     def forget_codes_before(self, cutoff_ms: int) -> None:
         """Copies of codes kept outside `persons` (SQLite's segments) go too."""
 
-    def maintain(self, lengths: set[tuple[str, int]] | None = None) -> None:
-        """Periodic upkeep by the collector (SQLite seals segments of these keys and lengths; None: all)."""
+    def maintain(self, lengths: set[tuple[str, str, int]] | None = None) -> None:
+        """Periodic upkeep by the collector (SQLite seals segments of these (scheme, key, length); None: all)."""
 
     # --- what the limits set aside ---
     def held(self, unit: tuple[str, str, str] | None = None, ids: list[int] | None = None) -> list[Held]:
@@ -306,6 +330,7 @@ class Store:
     # --- reading ---
     def near(
         self,
+        scheme: str,
         key_id: str,
         bits: int,
         codes: list[bytes],
@@ -313,9 +338,13 @@ class Store:
         start_ms: int,
         end_ms: int,
         sites: frozenset[str] | None = None,
+        *,
+        limit_for: Callable[[int], int] | None = None,
     ) -> Search:
-        """Rows of this key and length that started inside the window (at these sites; None: all), within
-        `max_distance` bits of any code."""
+        """Rows of this scheme, key and length that started inside the window (at these sites; None: all),
+        within `max_distance` of any code: fh1 in Hamming bits, fh2 in code units (Euclidean). With
+        `limit_for`, an engine that counts the rows before it measures may keep only those within
+        limit_for(rows searched) (a trace's operating point), the fewer to fetch."""
         raise NotImplementedError
 
     def rows(self, ids: list[int]) -> list[Row]:
@@ -335,12 +364,12 @@ class Store:
 
     def fetch_rows(self, where: str, params) -> list[Row]:
         rows = self.execute(
-            f"SELECT {COLUMNS}, {self.code_select()} FROM persons p JOIN events e USING (event_id) WHERE {where} "
-            "ORDER BY p.started_ms, p.id",
+            f"SELECT {COLUMNS}, {self.scheme_of('p')}, {self.code_select()} FROM persons p JOIN events e "
+            f"USING (event_id) WHERE {where} ORDER BY p.started_ms, p.id",
             params,
         ).fetchall()
         readable = ((r, self.code_bytes(r[-1], r[9])) for r in rows)
-        return [Row(*r[:-1], code) for r, code in readable if code is not None]
+        return [Row(*r[:-2], code, r[-2]) for r, code in readable if code is not None]
 
     def code_select(self) -> str:
         return "p.code"
@@ -352,11 +381,16 @@ class Store:
         """Every key id with stored rows (a scan: for messages, not for each trace)."""
         return {k for (k,) in self.execute("SELECT DISTINCT key_id FROM persons").fetchall()}
 
-    def holds(self, key_id: str, bits: int | None = None) -> bool:
-        """Whether any row of this key (and length) is stored: one index probe."""
-        if bits is None:
-            return self.execute("SELECT 1 FROM persons WHERE key_id = ? LIMIT 1", (key_id,)).fetchone() is not None
-        found = self.execute("SELECT 1 FROM persons WHERE key_id = ? AND bits = ? LIMIT 1", (key_id, bits))
+    def holds(self, key_id: str, bits: int | None = None, scheme: str | None = None) -> bool:
+        """Whether any row of this key (and length, and scheme) is stored: one index probe."""
+        where, params = ["key_id = ?"], [key_id]
+        if bits is not None:
+            where.append("bits = ?")
+            params.append(bits)
+        if scheme is not None:
+            where.append(f"{self.scheme_of()} = ?")
+            params.append(scheme)
+        found = self.execute(f"SELECT 1 FROM persons WHERE {' AND '.join(where)} LIMIT 1", params)
         return found.fetchone() is not None
 
     def coverage(self) -> tuple[int | None, int | None]:

@@ -10,7 +10,7 @@ from edge.tracer import intake
 from edge.tracer.store.protocol import HELD_COLUMNS, Store, now_ms
 from edge.tracer.store.urls import redacted
 
-SCHEMA_VERSION = 4  # 3: the `held` table, events set aside by the per-unit limits; 4: coverage (statuses, health)
+SCHEMA_VERSION = 5  # 3: the `held` table (per-unit limits); 4: coverage (statuses, health); 5: FaceHash schemes
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -23,7 +23,8 @@ CREATE INDEX IF NOT EXISTS events_place_time ON events (site, checkpoint, starte
 CREATE TABLE IF NOT EXISTS persons (
   id {id}, event_id TEXT NOT NULL REFERENCES events (event_id) ON DELETE CASCADE, position INTEGER NOT NULL,
   site TEXT NOT NULL, checkpoint TEXT NOT NULL, started_ms BIGINT NOT NULL, ended_ms BIGINT NOT NULL,
-  key_id TEXT NOT NULL, bits INTEGER NOT NULL, code {code}, UNIQUE (event_id, position));
+  key_id TEXT NOT NULL, bits INTEGER NOT NULL, code {code}, scheme TEXT NOT NULL DEFAULT 'fh1'{filter},
+  UNIQUE (event_id, position));
 CREATE INDEX IF NOT EXISTS persons_place_time ON persons (site, checkpoint, started_ms);
 CREATE INDEX IF NOT EXISTS persons_time ON persons (started_ms);
 CREATE TABLE IF NOT EXISTS held (
@@ -59,13 +60,15 @@ def prepare(store: Store, url: str, upgrade: bool) -> None:
                     "(a collector does it by itself when it starts)"
                 )
             upgrade_from_1(store)
-        elif version in (2, 3) and upgrade:  # 2 and 3 read as 4 (they lack tables a trace can do without)
-            (upgrade_from_2 if version == 2 else upgrade_from_3)(store)
+        elif version in (2, 3, 4) and upgrade:  # read as they are: they lack what a trace can do without
+            {2: upgrade_from_2, 3: upgrade_from_3, 4: upgrade_from_4}[version](store)
         elif version > SCHEMA_VERSION:
             raise StoreError(
                 f"{redacted(url)} was written by a newer traceon-edge (schema {version}, this one reads "
                 f"{SCHEMA_VERSION}); upgrade traceon-edge"
             )
+        # a store of schema 4 or older read as it is holds fh1 rows only, and no column that says so
+        store.schemed = "persons" not in store.tables() or "scheme" in store.columns("persons")
 
 
 def version_of(store: Store) -> int | None:
@@ -136,6 +139,16 @@ def upgrade_from_3(store: Store) -> None:
     if "faces" not in store.columns("events"):
         store.execute("ALTER TABLE events ADD COLUMN faces INTEGER")
         store.execute(f"UPDATE events SET faces = {store.json_int('body', 'faces')}")
+    upgrade_from_4(store)
+
+
+def upgrade_from_4(store: Store) -> None:
+    """Schema 5 names each row's FaceHash scheme (every older row is fh1) and searches by it: the column
+    (PostgreSQL also fh2's filter bits, SQLite each segment's scheme), and the search indexes made again
+    with the scheme in them."""
+    if "scheme" not in store.columns("persons"):
+        store.execute("ALTER TABLE persons ADD COLUMN scheme TEXT NOT NULL DEFAULT 'fh1'")
+    store.add_scheme_columns()
     create(store)
 
 

@@ -1,4 +1,5 @@
-"""SQLite: one file, codes compared by NumPy, sealed into segments so that a search reads a few blobs."""
+"""SQLite: one file, codes compared by NumPy (fh1 by Hamming distance, fh2 by Euclidean distance), sealed
+into segments of one scheme, key and length each, so that a search reads a few blobs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.core import fh2
 from edge.core.errors import StoreError
 from edge.tracer.store.counts import stored_count
 from edge.tracer.store.protocol import Search, Store
@@ -54,11 +56,23 @@ class SqliteStore(Store):
         self.db.execute("PRAGMA synchronous = FULL")  # a PUBACK follows the commit: it must survive a power cut
         self.db.execute("PRAGMA foreign_keys = ON")
 
+    def lock_schema(self) -> None:
+        # Python's sqlite3 begins a transaction only before a data change: an ALTER TABLE would commit by
+        # itself, and an upgrade that failed half way would leave half a schema
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN")
+
     def tables(self) -> set[str]:
         return {name for (name,) in self.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     def tables_sql(self) -> str:
-        return TABLES.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", code="BLOB") + ";" + SEGMENTS
+        return TABLES.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", code="BLOB", filter="") + ";" + SEGMENTS
+
+    def add_scheme_columns(self) -> None:
+        if "segments" in self.tables() and "scheme" not in self.columns("segments"):
+            self.execute("ALTER TABLE segments ADD COLUMN scheme TEXT NOT NULL DEFAULT 'fh1'")
+        for old in ("segments_key_time", "persons_key"):  # made again by create(), with the scheme in them
+            self.execute(f"DROP INDEX IF EXISTS {old}")
 
     def columns(self, table: str) -> set[str]:
         return {row[1] for row in self.execute(f"PRAGMA table_info({table})")}
@@ -67,52 +81,56 @@ class SqliteStore(Store):
         return f"CAST(json_extract({column}, '$.{field}') AS INTEGER)"
 
     # --- segments: sealed runs of codes, one blob each ---
-    def maintain(self, lengths: set[tuple[str, int]] | None = None) -> None:
+    def maintain(self, lengths: set[tuple[str, str, int]] | None = None) -> None:
         if lengths is None:
-            lengths = set(self.execute("SELECT DISTINCT key_id, bits FROM persons").fetchall())
-        for key_id, bits in lengths:
-            while self.seal(key_id, bits):
+            lengths = set(self.execute("SELECT DISTINCT scheme, key_id, bits FROM persons").fetchall())
+        for scheme, key_id, bits in lengths:
+            while self.seal(scheme, key_id, bits):
                 pass
 
-    def sealed_up_to(self, key_id: str, bits: int) -> int:
-        row = self.execute("SELECT MAX(last_id) FROM segments WHERE key_id = ? AND bits = ?", (key_id, bits))
+    def sealed_up_to(self, scheme: str, key_id: str, bits: int) -> int:
+        row = self.execute(
+            f"SELECT MAX(last_id) FROM segments WHERE {self.scheme_of()} = ? AND key_id = ? AND bits = ?",
+            (scheme, key_id, bits),
+        )
         return row.fetchone()[0] or 0
 
-    def seal(self, key_id: str, bits: int) -> bool:
-        """Seal the oldest SEGMENT_ROWS unsealed rows of this key and length, if there are that many."""
+    def seal(self, scheme: str, key_id: str, bits: int) -> bool:
+        """Seal the oldest SEGMENT_ROWS unsealed rows of this scheme, key and length, if there are that many."""
         size = segment_rows()
         with self.transaction():
             self.db.execute("BEGIN IMMEDIATE")
-            after = self.sealed_up_to(key_id, bits)
+            after = self.sealed_up_to(scheme, key_id, bits)
             waiting = self.execute(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM persons INDEXED BY persons_key "
-                "WHERE key_id = ? AND bits = ? AND id > ? LIMIT ?)",
-                (key_id, bits, after, size),
+                "WHERE key_id = ? AND bits = ? AND scheme = ? AND id > ? LIMIT ?)",
+                (key_id, bits, scheme, after, size),
             ).fetchone()[0]
             if waiting < size:
                 return False
             rows = self.execute(
                 "SELECT id, started_ms, code FROM persons INDEXED BY persons_key "
-                "WHERE key_id = ? AND bits = ? AND id > ? ORDER BY id LIMIT ?",
-                (key_id, bits, after, size),
+                "WHERE key_id = ? AND bits = ? AND scheme = ? AND id > ? ORDER BY id LIMIT ?",
+                (key_id, bits, scheme, after, size),
             ).fetchall()
             good = [r for r in rows if isinstance(r[2], bytes) and len(r[2]) * 8 == bits]
-            self.write_segment(key_id, bits, rows[0][0], rows[-1][0], good)
+            self.write_segment(scheme, key_id, bits, rows[0][0], rows[-1][0], good)
             if len(good) < len(rows):
                 known = stored_count(self, "unreadable_rows") or 0  # a damaged count starts again
                 self.set_meta("unreadable_rows", str(known + len(rows) - len(good)))
         return True
 
-    def write_segment(self, key_id: str, bits: int, first: int, last: int, rows: list) -> None:
+    def write_segment(self, scheme: str, key_id: str, bits: int, first: int, last: int, rows: list) -> None:
         """Seal rows first…last; with no readable row it only marks the range sealed (and is never searched)."""
         ids = np.array([r[0] for r in rows], np.int64)
         times = np.array([r[1] for r in rows], np.int64)
         codes = b"".join(r[2] for r in rows)
         low, high = (int(times.min()), int(times.max())) if rows else (NEVER, NEVER)
         self.execute(
-            "INSERT INTO segments (key_id, bits, first_id, last_id, min_ms, max_ms, rows, ids, times, codes) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO segments (scheme, key_id, bits, first_id, last_id, min_ms, max_ms, rows, ids, times, codes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
+                scheme,
                 key_id,
                 bits,
                 first,
@@ -128,10 +146,10 @@ class SqliteStore(Store):
 
     def forget_codes_before(self, cutoff_ms: int) -> None:
         old = self.execute(
-            "SELECT id, key_id, bits, first_id, last_id, ids, times, codes FROM segments WHERE min_ms < ?",
+            "SELECT id, scheme, key_id, bits, first_id, last_id, ids, times, codes FROM segments WHERE min_ms < ?",
             (cutoff_ms,),
         ).fetchall()
-        for segment_id, key_id, bits, first, last, ids, times, codes in old:
+        for segment_id, scheme, key_id, bits, first, last, ids, times, codes in old:
             arrays = segment_arrays(ids, times, codes, bits)
             if arrays is None:  # unreadable: left as it is (a trace counts it) until all its rows are gone
                 self.execute("DELETE FROM segments WHERE id = ? AND max_ms < ?", (segment_id, cutoff_ms))
@@ -141,10 +159,11 @@ class SqliteStore(Store):
             keep = times >= cutoff_ms
             if keep.any():  # an emptied segment just goes: its rows are gone from persons too
                 rows = list(zip(ids[keep].tolist(), times[keep].tolist(), map(bytes, codes[keep]), strict=True))
-                self.write_segment(key_id, bits, first, last, rows)
+                self.write_segment(scheme, key_id, bits, first, last, rows)
 
     def near(
         self,
+        scheme: str,
         key_id: str,
         bits: int,
         codes: list[bytes],
@@ -152,14 +171,17 @@ class SqliteStore(Store):
         start_ms: int,
         end_ms: int,
         sites: frozenset[str] | None = None,
+        *,
+        limit_for=None,  # every row is measured exactly here: nothing to spare by it
     ) -> Search:
-        found = self.near_everywhere(key_id, bits, codes, max_distance, start_ms, end_ms)
+        lengths = (scheme, key_id, bits)
+        found = self.near_everywhere(lengths, codes, max_distance, start_ms, end_ms)
         if sites is None:
             return found
-        return self.only_at(sites, found, key_id, bits, start_ms, end_ms)
+        return self.only_at(sites, found, lengths, start_ms, end_ms)
 
     def only_at(
-        self, sites: frozenset[str], found: Search, key_id: str, bits: int, start_ms: int, end_ms: int
+        self, sites: frozenset[str], found: Search, lengths: tuple[str, str, int], start_ms: int, end_ms: int
     ) -> Search:
         """A search's hits at these sites, and the rows it searched there (segments do not hold sites: the
         rows say; the budget of false sightings is then counted on the rows of these sites only)."""
@@ -177,24 +199,27 @@ class SqliteStore(Store):
                     [*chunk, *sorted(sites)],
                 )
             }
+        scheme, key_id, bits = lengths
         (searched,) = self.execute(
-            "SELECT COUNT(*) FROM persons WHERE key_id = ? AND bits = ? AND started_ms BETWEEN ? AND ? "
-            f"AND length(code) * 8 = bits AND site IN ({marks})",
-            [key_id, bits, start_ms, end_ms, *sorted(sites)],
+            f"SELECT COUNT(*) FROM persons WHERE {self.scheme_of()} = ? AND key_id = ? AND bits = ? "
+            f"AND started_ms BETWEEN ? AND ? AND length(code) * 8 = bits AND site IN ({marks})",
+            [scheme, key_id, bits, start_ms, end_ms, *sorted(sites)],
         ).fetchone()
         return Search([h for h in found.hits if h[0] in kept], searched, found.unreadable)
 
     def near_everywhere(
-        self, key_id: str, bits: int, codes: list[bytes], max_distance: int, start_ms: int, end_ms: int
+        self, lengths: tuple[str, str, int], codes: list[bytes], max_distance: int, start_ms: int, end_ms: int
     ) -> Search:
+        scheme, key_id, bits = lengths
+        measure = fh2.distances if scheme == fh2.NAME else hamming
         hits: list[tuple[int, int]] = []
         searched = unreadable = 0
         self.db.execute("BEGIN")  # one snapshot: a segment sealed meanwhile is not read twice
         try:
             segments = self.execute(
-                "SELECT ids, times, codes, rows FROM segments "
-                "WHERE key_id = ? AND bits = ? AND max_ms >= ? AND min_ms <= ?",
-                (key_id, bits, start_ms, end_ms),
+                f"SELECT ids, times, codes, rows FROM segments WHERE {self.scheme_of()} = ? "
+                "AND key_id = ? AND bits = ? AND max_ms >= ? AND min_ms <= ?",
+                (scheme, key_id, bits, start_ms, end_ms),
             )
             for ids, times, blob, count in segments:
                 arrays = segment_arrays(ids, times, blob, bits)
@@ -205,18 +230,18 @@ class SqliteStore(Store):
                 inside = (times >= start_ms) & (times <= end_ms)
                 block = block[inside]
                 searched += len(block)
-                hits += self.matches(ids[inside], hamming(block, codes), max_distance)
+                hits += self.matches(ids[inside], measure(block, codes), max_distance)
             tail = self.execute(
                 "SELECT id, code FROM persons INDEXED BY persons_key "
-                "WHERE key_id = ? AND bits = ? AND id > ? AND started_ms BETWEEN ? AND ?",
-                (key_id, bits, self.sealed_up_to(key_id, bits), start_ms, end_ms),
+                f"WHERE key_id = ? AND bits = ? AND {self.scheme_of()} = ? AND id > ? AND started_ms BETWEEN ? AND ?",
+                (key_id, bits, scheme, self.sealed_up_to(*lengths), start_ms, end_ms),
             ).fetchall()
             good = [(i, c) for i, c in tail if isinstance(c, bytes) and len(c) * 8 == bits]
             unreadable += len(tail) - len(good) + (stored_count(self, "unreadable_rows") or 0)
             searched += len(good)
             if good:
                 block = np.frombuffer(b"".join(c for _, c in good), np.uint8).reshape(len(good), bits // 8)
-                hits += self.matches(np.array([i for i, _ in good]), hamming(block, codes), max_distance)
+                hits += self.matches(np.array([i for i, _ in good]), measure(block, codes), max_distance)
         finally:
             self.db.rollback()
         return Search(sorted(hits, key=lambda h: (h[1], h[0])), searched, unreadable)
@@ -243,7 +268,8 @@ SEGMENTS = """
 CREATE TABLE IF NOT EXISTS segments (
   id INTEGER PRIMARY KEY, key_id TEXT NOT NULL, bits INTEGER NOT NULL, first_id INTEGER NOT NULL,
   last_id INTEGER NOT NULL, min_ms INTEGER NOT NULL, max_ms INTEGER NOT NULL, rows INTEGER NOT NULL,
-  ids BLOB NOT NULL, times BLOB NOT NULL, codes BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS segments_key_time ON segments (key_id, bits, max_ms);
-CREATE INDEX IF NOT EXISTS persons_key ON persons (key_id, bits)
-"""  # (key_id, bits) ends in the rowid: the unsealed tail is a range of it
+  ids BLOB NOT NULL, times BLOB NOT NULL, codes BLOB NOT NULL, scheme TEXT NOT NULL DEFAULT 'fh1');
+CREATE INDEX IF NOT EXISTS segments_key_time ON segments (key_id, bits, scheme, max_ms);
+CREATE INDEX IF NOT EXISTS persons_key ON persons (key_id, bits, scheme)
+"""  # (key_id, bits, scheme) ends in the rowid: the unsealed tail is a range of it; key_id first, so that
+# `holds(key_id)` is one probe (schema 4's indexes lacked the scheme: an upgrade makes them again)

@@ -164,7 +164,27 @@ class VisionConfig(Section):
 
 class FaceHashConfig(Section):
     key_file: ConfigPath = Field(description="The deployment's FaceHash key (mode 0600; `traceon-edge keygen`)")
-    bits: Literal[128, 256, 384, 512, 640, 768, 896, 1024] = Field(1024, description="FaceHash length")
+    scheme: Literal["fh1", "fh2"] = Field(
+        "fh2",
+        description="FaceHash scheme the unit publishes: fh2 (a keyed rotation of the embedding, 8 bits a "
+        "coordinate, compared by Euclidean distance: keeps the embedding's accuracy at the false-accept rates a "
+        "trace works at) or fh1 (1,024 thermometer bits compared by Hamming distance, for tracers that read fh1 "
+        "only). Both use the same key",
+    )
+    bits: Literal[128, 256, 384, 512, 640, 768, 896, 1024] = Field(
+        1024, description="FaceHash length, fh1 only (an fh2 code is always 1,024 bits: 128 bytes)"
+    )
+
+    @field_validator("bits")
+    @classmethod
+    def _fh2_is_1024_bits(cls, bits: int, info: ValidationInfo) -> int:
+        scheme = info.data.get("scheme")  # validated before bits (declared first)
+        if scheme == "fh2" and bits != 1024:
+            raise ValueError(
+                "lengths other than 1024 are for scheme fh1 only (an fh2 FaceHash is always 1024 bits): drop "
+                "facehash.bits, or set facehash.scheme: fh1 (the schemes: fh1, fh2)"
+            )
+        return bits
 
     @field_validator("key_file")
     @classmethod
