@@ -120,14 +120,17 @@ def test_calibrate_trace_writes_its_curves_elsewhere(tmp_path):
     need_data("lfw_dev", "images")
     before = shipped_files()
     models, docs = tmp_path / "models", tmp_path / "docs"
-    out = run_tool("calibrate_trace.py", "--people", 8, "--models", models, "--docs", docs)
-    assert "| FaceHash 1024 bits |" in out and "| mean of 4 photo(s) |" in out
-    assert "| 2 FaceHashes (one photo each), nearer counts, FAR/2 each |" in out
+    out = run_tool("calibrate_trace.py", "--people", 8, "--scheme", "both", "--models", models, "--docs", docs)
+    assert "| `fh1` 1024 bits (Hamming) |" in out and "| `fh2` (Euclidean, code units) |" in out
+    assert "| fh1, mean of 4 photo(s) |" in out and "| fh2, mean of 4 photo(s) |" in out
+    assert "| fh2, 2 FaceHashes (one photo each), nearer counts, FAR/2 each |" in out
     from edge.tracer import operating_point
 
-    curves = json.loads((models / operating_point.FILE).read_text())
-    curve = operating_point.Curve.from_json(curves["lengths"]["1024"]["1"])
-    assert len(curve.far) == len(curve.tar) and curve.distance_at(1e-3) >= 0  # what a trace reads
+    for name in ("facehash_operating.json", "facehash_operating_fh2.json"):  # what a trace reads, each scheme
+        curves = json.loads((models / name).read_text())
+        assert set(curves["lengths"]["1024"]) == {"1", "2", "3", "4"}
+        curve = operating_point.Curve.from_json(curves["lengths"]["1024"]["1"])
+        assert len(curve.far) == len(curve.tar) and curve.distance_at(1e-2) >= 0
     assert (docs / "TRACING_CALIBRATION.md").exists()
     assert shipped_files() == before
 
