@@ -124,6 +124,7 @@ def test_calibrate_trace_writes_its_curves_elsewhere(tmp_path):
     assert "| `fh1` 1024 bits (Hamming) |" in out and "| `fh2` (Euclidean, code units) |" in out
     assert "| fh1, mean of 4 photo(s) |" in out and "| fh2, mean of 4 photo(s) |" in out
     assert "| fh2, 2 FaceHashes (one photo each), nearer counts, FAR/2 each |" in out
+    assert "| fh2, 1 photo(s) |" in out.split("## Burst-mean rows")[1]  # burst rows, each scheme
     from edge.tracer import operating_point
 
     for name in ("facehash_operating.json", "facehash_operating_fh2.json"):  # what a trace reads, each scheme
