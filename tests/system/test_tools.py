@@ -196,3 +196,17 @@ def test_bench_flood():
     assert "trace of the person:" in out and "2 contact(s)" in out  # the traced person's companion and unit-9's last
     assert "unit-2's event sent after them was stored" in out
     assert "stored 3 events, 4 person rows; set aside 120 events" in out
+
+
+def test_compare_schemes_writes_its_section_elsewhere(tmp_path):
+    need_data("lfw_dev", "images")
+    before = shipped_files()
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "FACEHASH.md").write_text("# FaceHash schemes measured on lfw_dev\n\nkept\n")
+    out = run_tool("compare_schemes.py", "--people", 20, "--keys", 1, "--docs", docs)
+    assert "| **fh2**: int8 centred rotation, Euclidean | 1024 |" in out and "### The insider" in out
+    assert "| fh2 | 8 | Procrustes |" in out and "rows kept |" in out
+    doc = (docs / "FACEHASH.md").read_text()
+    assert doc.startswith("# FaceHash schemes measured on lfw_dev\n\nkept\n") and "<!-- end compare_schemes -->" in doc
+    assert shipped_files() == before
