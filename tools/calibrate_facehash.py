@@ -80,6 +80,9 @@ def measuring(candidate: dict, bits: int) -> dict:
     return {**candidate, "thresholds": {str(bits): float("nan")}}
 
 
+COMPARE_SECTION = "compare_schemes"  # tools/compare_schemes.py's generated section of docs/FACEHASH.md
+
+
 def mean_scores(similarities: list[np.ndarray], same: np.ndarray) -> dict:
     results = [lfw.scores(s, same) for s in similarities]
     return {k: float(np.mean([r[k] for r in results])) for k in ("acc", "tar")}
@@ -136,6 +139,9 @@ def main() -> None:
     result["model"] = files.model_id
     result["calibrated_on"] = f"{args.pairs.name}: {len(data.pairs)} pairs, {len(data.paths)} photos"
     result["threshold_rule"] = "same person if normalised Hamming distance ≤ threshold (best accuracy, 5 keys pooled)"
+    previous = args.models / "facehash.json"
+    if previous.exists() and "fh2" in (old := json.loads(previous.read_text())):
+        result["fh2"] = old["fh2"]  # fh2's scale, threshold and prefilter are fh2's tools' to set, not this one's
     args.models.mkdir(parents=True, exist_ok=True)
     (args.models / "facehash.json").write_text(json.dumps(result, indent=1) + "\n")
 
@@ -166,6 +172,7 @@ def main() -> None:
         "|---|---|",
         *[f"| {b} | {t} |" for b, t in thresholds.items()],
         "",
+        *lfw.section("FACEHASH.md", COMPARE_SECTION, args.docs),  # compare_schemes.py's part stays
     ]
     lfw.write_doc("FACEHASH.md", lines, args.docs)
 

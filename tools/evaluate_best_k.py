@@ -108,15 +108,19 @@ def lfw_people(pipeline: FacePipeline, least: int, most: int | None = None) -> d
     return people
 
 
+def burst_person(faces: list) -> Person:
+    """lfw_dev photos of one person taken as the views of one burst, trusted as the unit trusts a view (its
+    continuity rule aside: these are separate photos)."""
+    rules = TrustRules(continuity=False)
+    return Person([(i, f, rules.trusts(f)) for i, f in enumerate(faces)])
+
+
 def lfw_rows(hasher: FaceHasher, burst: int, found: dict[str, tuple[int, list]]) -> list[str]:
     """`found`: lfw_people's, for people with at least 2 × `burst` photos or fewer."""
-    rules = TrustRules(continuity=False)
     people = {name: faces for name, (photos, faces) in found.items() if photos >= 2 * burst}
-
-    def person(faces) -> Person:
-        return Person([(i, f, rules.trusts(f)) for i, f in enumerate(faces)])
-
-    bursts = {name: (person(faces[:burst]), person(faces[burst : 2 * burst])) for name, faces in people.items()}
+    bursts = {
+        name: (burst_person(faces[:burst]), burst_person(faces[burst : 2 * burst])) for name, faces in people.items()
+    }
     bursts = {name: pair for name, pair in bursts.items() if pair[0].hashable and pair[1].hashable}
     rows = [
         f"lfw_dev, bursts of {burst} photos: {len(bursts)} people with two hashable bursts "

@@ -209,6 +209,33 @@ def write_doc(name: str, lines: list[str], folder: Path = DOCS) -> None:
     print("\n".join(lines))
 
 
+def section(name: str, marker: str, folder: Path = DOCS) -> list[str]:
+    """The generated section `marker` of docs/NAME (its fence lines included), or nothing."""
+    path = folder / name
+    lines = path.read_text().split("\n") if path.exists() else []
+    begin, end = f"<!-- begin {marker} -->", f"<!-- end {marker} -->"
+    if begin not in lines or end not in lines:
+        return []
+    return lines[lines.index(begin) : lines.index(end) + 1]
+
+
+def write_section(name: str, marker: str, body: list[str], folder: Path = DOCS) -> None:
+    """Replace (or append) the generated section `marker` of docs/NAME, keeping the rest: two tools write one
+    document (calibrate_facehash.py its head, compare_schemes.py the candidates of issue 21)."""
+    path = folder / name
+    lines = path.read_text().split("\n") if path.exists() else []
+    old = section(name, marker, folder)
+    block = [f"<!-- begin {marker} -->", *body, f"<!-- end {marker} -->"]
+    if old:
+        start = lines.index(old[0])
+        lines[start : start + len(old)] = block
+    else:
+        lines += ["", *block, ""]
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    print("\n".join(body))
+
+
 @dataclass
 class People:
     """Int8 embeddings of every lfw_dev photo whose face was found, labelled by person (all pairs, not a list)."""

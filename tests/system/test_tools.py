@@ -104,6 +104,11 @@ def test_calibrate_facehash_writes_its_scheme_elsewhere(tmp_path):
     need_data("lfw_dev", "pairsDevTrain.txt")
     before = shipped_files()
     models, docs = tmp_path / "models", tmp_path / "docs"
+    models.mkdir(), docs.mkdir()
+    shipped_scheme = json.loads((ROOT / "models" / "facehash.json").read_text())
+    (models / "facehash.json").write_text(json.dumps(shipped_scheme))
+    compare = ["<!-- begin compare_schemes -->", "the candidates of issue 21", "<!-- end compare_schemes -->"]
+    (docs / "FACEHASH.md").write_text("\n".join(["# old", "", *compare]))
     out = run_tool("calibrate_facehash.py", "--pairs-each", 10, "--models", models, "--docs", docs)
     assert "pairs; int8 cosine: accuracy" in out
     assert "| scheme | 128 bits |" in out and "| thermometer, 5 levels, span ±2.0σ |" in out
@@ -112,7 +117,9 @@ def test_calibrate_facehash_writes_its_scheme_elsewhere(tmp_path):
 
     scheme = json.loads((models / "facehash.json").read_text())
     FaceHasher(Key(b"k" * 32), scheme)  # what it writes, the unit can hash with
-    assert (docs / "FACEHASH.md").read_text().startswith("# FaceHash schemes measured on lfw_dev")
+    assert scheme["fh2"] == shipped_scheme["fh2"]  # fh2's block is not this tool's to drop
+    doc = (docs / "FACEHASH.md").read_text()
+    assert doc.startswith("# FaceHash schemes measured on lfw_dev") and "\n".join(compare) in doc
     assert shipped_files() == before
 
 
@@ -120,14 +127,18 @@ def test_calibrate_trace_writes_its_curves_elsewhere(tmp_path):
     need_data("lfw_dev", "images")
     before = shipped_files()
     models, docs = tmp_path / "models", tmp_path / "docs"
-    out = run_tool("calibrate_trace.py", "--people", 8, "--models", models, "--docs", docs)
-    assert "| FaceHash 1024 bits |" in out and "| mean of 4 photo(s) |" in out
-    assert "| 2 FaceHashes (one photo each), nearer counts, FAR/2 each |" in out
+    out = run_tool("calibrate_trace.py", "--people", 8, "--scheme", "both", "--models", models, "--docs", docs)
+    assert "| `fh1` 1024 bits (Hamming) |" in out and "| `fh2` (Euclidean, code units) |" in out
+    assert "| fh1, mean of 4 photo(s) |" in out and "| fh2, mean of 4 photo(s) |" in out
+    assert "| fh2, 2 FaceHashes (one photo each), nearer counts, FAR/2 each |" in out
+    assert "| fh2, 1 photo(s) |" in out.split("## Burst-mean rows")[1]  # burst rows, each scheme
     from edge.tracer import operating_point
 
-    curves = json.loads((models / operating_point.FILE).read_text())
-    curve = operating_point.Curve.from_json(curves["lengths"]["1024"]["1"])
-    assert len(curve.far) == len(curve.tar) and curve.distance_at(1e-3) >= 0  # what a trace reads
+    for name in ("facehash_operating.json", "facehash_operating_fh2.json"):  # what a trace reads, each scheme
+        curves = json.loads((models / name).read_text())
+        assert set(curves["lengths"]["1024"]) == {"1", "2", "3", "4"}
+        curve = operating_point.Curve.from_json(curves["lengths"]["1024"]["1"])
+        assert len(curve.far) == len(curve.tar) and curve.distance_at(1e-2) >= 0
     assert (docs / "TRACING_CALIBRATION.md").exists()
     assert shipped_files() == before
 
@@ -185,3 +196,17 @@ def test_bench_flood():
     assert "trace of the person:" in out and "2 contact(s)" in out  # the traced person's companion and unit-9's last
     assert "unit-2's event sent after them was stored" in out
     assert "stored 3 events, 4 person rows; set aside 120 events" in out
+
+
+def test_compare_schemes_writes_its_section_elsewhere(tmp_path):
+    need_data("lfw_dev", "images")
+    before = shipped_files()
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "FACEHASH.md").write_text("# FaceHash schemes measured on lfw_dev\n\nkept\n")
+    out = run_tool("compare_schemes.py", "--people", 20, "--keys", 1, "--docs", docs)
+    assert "| **fh2**: int8 centred rotation, Euclidean | 1024 |" in out and "### The insider" in out
+    assert "| fh2 | 8 | Procrustes |" in out and "rows kept |" in out
+    doc = (docs / "FACEHASH.md").read_text()
+    assert doc.startswith("# FaceHash schemes measured on lfw_dev\n\nkept\n") and "<!-- end compare_schemes -->" in doc
+    assert shipped_files() == before
