@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lfw
 import servers
 
-from edge.core import events, facehash
+from edge.core import events, facehash, schemes
 from edge.tracer import intake, store, trace
 
 KEY = facehash.Key(b"traceon-edge trace benchmark key")
@@ -271,7 +271,7 @@ def main() -> None:
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     data = lfw.people(most=args.people)
     model = facehash.load_scheme()
-    hashers = [facehash.hasher(KEY, model, name) for name in args.scheme.split(",")]
+    hashers = [schemes.hasher(KEY, model, name) for name in args.scheme.split(",")]
     print(f"machine: {os.cpu_count()} cores; query: the FaceHash of {data.paths[1].name}", flush=True)
     results = []
     for backend in args.backends.split(","):

@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lfw
 
-from edge.core import facehash, fh2, shipped
+from edge.core import facehash, fh2, schemes, shipped
 from edge.tracer import operating_point
 
 # Every length and query size under one key uses the same keyed rotations: make each once, not once per hasher
@@ -91,7 +91,7 @@ class Measure:
 
     def __init__(self, name: str, key: facehash.Key, bits: int):
         self.name, self.bits = name, bits
-        self.hasher = facehash.hasher(key, facehash.load_scheme(), name, bits if name == "fh1" else None)
+        self.hasher = schemes.hasher(key, facehash.load_scheme(), name, bits if name == "fh1" else None)
         self.size = bits + 1 if name == "fh1" else FH2_SIZE
 
     def codes(self, vectors: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ import lfw
 from calibrate_trace import comparisons
 from evaluate_facehash import d_sys
 
-from edge.core import facehash, fh2, shipped
+from edge.core import facehash, fh2, schemes, shipped
 from edge.tracer.operating_point import Curve
 
 FARS = (1e-3, 1e-4, 1e-5, 1e-6)
@@ -78,7 +78,7 @@ def thermometer(levels: int, bits: int, scheme: dict):
 
 def candidates(scheme: dict) -> list[Candidate]:
     def fh2_codes(k, v):
-        return facehash.hasher(k, scheme, "fh2").codes(v)
+        return schemes.hasher(k, scheme, "fh2").codes(v)
 
     def coarser(step: int):
         return lambda k, v: np.rint(fh2_codes(k, v) / step).astype(np.int8)
@@ -169,7 +169,7 @@ def norm_leak(scheme: dict, data: lfw.People, rng) -> list[str]:
     for name in ("fh2", "fh1"):
         values = []
         for k in (key(100), key(101)):
-            h = facehash.hasher(k, scheme, name)
+            h = schemes.hasher(k, scheme, name)
             codes = h.codes(data.vectors)
             if name == "fh2":
                 values.append(np.linalg.norm(codes.astype(float), axis=1))
@@ -200,7 +200,7 @@ def insider(scheme: dict, data: lfw.People, rng) -> tuple[list[str], dict]:
     k = key(7)
     results, where = [], {}
     for name in ("fh1", "fh2"):
-        h = facehash.hasher(k, scheme, name)
+        h = schemes.hasher(k, scheme, name)
         stored = h.codes(data.vectors[held])
         c = candidates(scheme)[1 if name == "fh1" else 6]
         own = tars(c.distances(stored, stored)[off].astype(np.float32), held_same[off], (1e-3, 1e-5))
@@ -252,7 +252,7 @@ def procrustes(x: np.ndarray, target: np.ndarray, levels: bool, test: np.ndarray
 
 def prefilter(scheme: dict, data: lfw.People, distances_at: dict) -> list[str]:
     """The two-stage search PostgreSQL runs: fh2.filter_bits in-engine, then exact fh2.distances."""
-    h = facehash.hasher(key(0), scheme, "fh2")
+    h = schemes.hasher(key(0), scheme, "fh2")
     codes = h.codes(data.vectors)
     upper = np.triu_indices(len(codes), 1)
     exact = fh2_distances(codes, codes)[upper]

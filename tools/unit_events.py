@@ -48,7 +48,7 @@ def event(
     frames: int = 10,
 ) -> dict:
     """The event of a burst of `frames` frames at `at` (seconds since the epoch) in which each embedding is one
-    person, seen in every frame; its FaceHashes of `hasher`'s scheme (edge.core.facehash.hasher, fh1 or fh2)."""
+    person, seen in every frame; its FaceHashes of `hasher`'s scheme (edge.core.schemes.hasher, fh1 or fh2)."""
     identity = sighting.Identity(site, checkpoint, device, model_id())
     persons = [person(e, frames) for e in embeddings]
     return sighting.build(identity, trigger, at, at + 1.0, frames, persons, hasher)

@@ -77,7 +77,7 @@ def distances(codes: np.ndarray, queries: list[bytes], chunk: int = 131_072) -> 
     for first in range(0, len(rows), chunk):
         block = rows[first : first + chunk].astype(np.float32)
         squared = (block * block).sum(1)[:, None] + q_norms[None, :] - 2.0 * (block @ q.T)
-        out[first : first + chunk] = np.rint(np.sqrt(np.maximum(squared.min(1), 0.0)))
+        out[first : first + chunk] = np.rint(np.sqrt(np.maximum(squared.min(1), 0.0).astype(np.float64)))
     return out
 
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from edge.core import facehash
+from edge.core import schemes
 from edge.core.errors import FrameError, TraceonError
 from edge.core.facehash import Key, load_scheme
 from edge.unit import photo_query
@@ -19,14 +19,14 @@ from edge.unit.vision import Face, FacePipeline, VisionSettings
 from edge.unit.vision.media import expand, is_video, read_image, video_frames
 
 _pipeline: FacePipeline | None = None
-_hasher = None  # edge.core.facehash.hasher of the chosen scheme, when a key is given
+_hasher = None  # edge.core.schemes.hasher of the chosen scheme, when a key is given
 _raw = True
 
 
 def _init_worker(settings: VisionSettings, key: Key | None, raw: bool, scheme: str) -> None:
     global _pipeline, _hasher, _raw
     _pipeline = FacePipeline(settings)
-    _hasher = facehash.hasher(key, load_scheme(), scheme) if key else None
+    _hasher = schemes.hasher(key, load_scheme(), scheme) if key else None
     _raw = raw
 
 
@@ -133,7 +133,7 @@ def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.st
     if chosen.embedding is None:
         out.write(json.dumps({"error": "no photo gave a face to trust", "left_out": left_out}) + "\n")
         return 1
-    code = str(facehash.hasher(key, load_scheme(), scheme).hash(chosen.embedding))
+    code = str(schemes.hasher(key, load_scheme(), scheme).hash(chosen.embedding))
     line = {
         "facehash": code,
         "photos": len(chosen.used),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edge.core import facehash
+from edge.core import facehash, schemes
 from edge.core.errors import FrameError
 from edge.core.facehash import MAX_QUERY_PHOTOS, Key, load_scheme
 from edge.core.shown import shown
@@ -113,7 +113,7 @@ def hash_photos(photos: list[tuple[str, bytes]], keys: list[Key], scheme: str = 
         why = "; ".join(f"{shown(name)}: {reason}" for name, reason in chosen.left_out)
         raise FrameError(f"no photo gave a face to trust ({why}); use sharper, frontal photos of the index case")
     model = load_scheme()
-    codes = {key.id: str(facehash.hasher(key, model, scheme).hash(chosen.embedding)) for key in keys}
+    codes = {key.id: str(schemes.hasher(key, model, scheme).hash(chosen.embedding)) for key in keys}
     return PhotoQuery(codes, len(chosen.used), [name for name, _ in chosen.used], chosen.left_out)
 
 

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from edge.core import facehash, health_file
+from edge.core import health_file, schemes
 from edge.core.facehash import load_key, load_scheme
 from edge.core.topics import Topics
 from edge.unit import health_report, sighting
@@ -60,7 +60,7 @@ class Runtime:
             self.pipeline = FacePipeline(settings, detector=parts.detector)
             self._stack.callback(self.pipeline.close)
             f = cfg.facehash
-            self.hasher = facehash.hasher(load_key(f.key_file), load_scheme(), f.scheme, f.bits)
+            self.hasher = schemes.hasher(load_key(f.key_file), load_scheme(), f.scheme, f.bits)
             self.rules = TrustRules(min_face_size=v.min_face_size, continuity=frames_follow_on(cfg))
             self.identity = sighting.Identity(
                 cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device, self.pipeline.files.model_id

@@ -33,7 +33,7 @@ def build(
     clock: str = "synchronized",
 ) -> dict:
     """A schema-valid event; each person with a trusted view is hashed once by `hasher` (either scheme's, from
-    edge.core.facehash.hasher). `clock`: edge.clock.mark()."""
+    edge.core.schemes.hasher). `clock`: edge.clock.mark()."""
     entries = [
         {
             "facehash": str(hasher.hash(p.embedding)),

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.core import facehash, fh2
+from edge.core import facehash, fh2, schemes
 from edge.core.facehash import FaceHashError, Key
 
 SCHEME = facehash.load_scheme()
@@ -40,7 +40,7 @@ def test_the_code_distance_is_the_embedding_distance_up_to_rounding(key, seed):
 @given(keys, st.integers(0, 2**32 - 1))
 @settings(max_examples=25, deadline=None)
 def test_text_form_round_trips_and_compares(key, seed):
-    hasher = facehash.hasher(key, SCHEME, "fh2")
+    hasher = schemes.hasher(key, SCHEME, "fh2")
     a, b = (hasher.hash(v) for v in faces_near_the_mean(seed, 2))
     text = str(a)
     assert text.startswith(f"fh2:{key.id}:") and len(text) == 218
@@ -59,9 +59,7 @@ def test_a_new_key_gives_an_unrelated_code_and_fh1_and_fh2_do_not_compare():
     assert np.mean(across) < 0.12  # coordinate by coordinate, two keys' codes of the same faces are unrelated
     key = Key(b"\x01" * 32)
     with pytest.raises(FaceHashError, match="different schemes"):
-        facehash.distance(
-            facehash.hasher(key, SCHEME, "fh1").hash(x[0]), facehash.hasher(key, SCHEME, "fh2").hash(x[0])
-        )
+        facehash.distance(schemes.hasher(key, SCHEME, "fh1").hash(x[0]), schemes.hasher(key, SCHEME, "fh2").hash(x[0]))
     with pytest.raises(FaceHashError, match="different keys"):
         facehash.distance(fh2.Hasher(key, SCHEME).hash(x[0]), fh2.Hasher(Key(b"\x02" * 32), SCHEME).hash(x[0]))
 
@@ -92,9 +90,9 @@ def test_a_code_of_the_full_range_is_read():
 def test_unknown_scheme_and_other_lengths_are_refused():
     key = Key(bytes(32))
     with pytest.raises(FaceHashError, match="unknown FaceHash scheme"):
-        facehash.hasher(key, SCHEME, "fh3")
+        schemes.hasher(key, SCHEME, "fh3")
     with pytest.raises(FaceHashError, match="1024 bits long"):
-        facehash.hasher(key, SCHEME, "fh2", bits=512)
+        schemes.hasher(key, SCHEME, "fh2", bits=512)
 
 
 @given(keys, st.integers(0, 2**32 - 1), st.floats(0.05, 0.5))

@@ -10,6 +10,7 @@ from functools import cache
 import numpy as np
 
 from edge.core import events, facehash
+from edge.core import schemes as core_schemes
 from edge.tracer import intake
 from support.events import KEY, T0
 
@@ -19,7 +20,7 @@ QUALITY = {"size": 120, "frontalness": 0.9, "sharpness": 80.0}
 @cache
 def hasher(scheme: str):
     """The tests' key (support.events.KEY) in this scheme."""
-    return facehash.hasher(KEY, facehash.load_scheme(), scheme)
+    return core_schemes.hasher(KEY, facehash.load_scheme(), scheme)
 
 
 def body(codes: list[str], checkpoint: str, seconds: float, scheme: str, *, version: int = 3, **fields) -> dict:

@@ -18,7 +18,7 @@ from support.servers import Broker, make_certificates, tls_listener
 from support.unit_config import faces_folder, photos_on_demand, write_config
 from support.wait import wait_until
 
-from edge.core import events, facehash
+from edge.core import events, facehash, schemes
 
 JPEG, PNG = b"\xff\xd8\xff", b"\x89PNG"
 FLOATS = re.compile(rb"\[\s*-?\d+\.\d+(e-?\d+)?(\s*,\s*-?\d+\.\d+(e-?\d+)?){7,}")  # 8 or more floats in a row
@@ -49,7 +49,7 @@ def test_the_leak_check_passes_fh2_codes_and_finds_an_embedding_planted_beside_t
 
     embedding = np.random.default_rng(7).normal(size=128)
     embedding /= np.linalg.norm(embedding)
-    code = str(facehash.hasher(KEY, facehash.load_scheme(), "fh2").hash(embedding))
+    code = str(schemes.hasher(KEY, facehash.load_scheme(), "fh2").hash(embedding))
     event = sample_event(1) | {"schema_version": 3, "scheme": "fh2", "key_id": KEY.id}
     event["persons"] = [{"facehash": code, "frames": 1, "quality": {"size": 90, "frontalness": 1, "sharpness": 9}}]
     assert leaks(json.dumps(events.validate(event)).encode()) == []

@@ -14,7 +14,7 @@ from support.scenes import passing_close
 from support.unit_config import photos_on_demand, write_config
 from support.wait import wait_until
 
-from edge.core import facehash
+from edge.core import facehash, schemes
 from edge.unit.daemon import Parts
 from edge.unit.vision import FacePipeline
 from edge.unit.vision.media import read_image
@@ -43,7 +43,7 @@ def test_two_people_passing_close_on_video_give_two_facehashes_in_every_burst(tm
     finally:
         unit.stop()
         subscriber.close()
-    hasher = facehash.hasher(facehash.load_key(tmp_path / "unit.key"), facehash.load_scheme(), "fh1")
+    hasher = schemes.hasher(facehash.load_key(tmp_path / "unit.key"), facehash.load_scheme(), "fh1")
     pipeline = FacePipeline()
     references = [
         hasher.hash(pipeline.process(read_image(need_data("faces", name, "1.jpg")))[0].embedding)
