@@ -50,8 +50,7 @@ def curves(scheme: str = "fh1") -> dict:
 
 
 def curve(bits: int, photos: int, scheme: str = "fh1") -> Curve:
-    # fh1's curves are asked without an argument, as before: tools/evaluate_trace.py swaps in `curves` of its own
-    calibrated = curves() if scheme == "fh1" else curves(scheme)
+    calibrated = curves(scheme)
     per_length = calibrated["lengths"].get(str(bits))
     if per_length is None:
         lengths = ", ".join(calibrated["lengths"])
