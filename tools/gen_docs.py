@@ -168,7 +168,7 @@ def events_md() -> str:
         "[TRACING.md](TRACING.md#what-one-unit-may-send-limits-and-the-events-set-aside)).",
         "",
         "The collector also keeps each unit's `status` transitions and, of its `health` reports, only whether",
-        "the camera works and the clock is synchronised, and when (schema 4: tables `statuses` and `health`),",
+        "the camera works and the clock is synchronised, and when (tables `statuses` and `health`, since store schema 4),",
         "checked as hostile input and paced per unit as",
         "[TRACING.md](TRACING.md#coverage-each-units-status-and-health) describes: a trace lists the periods a",
         "unit was offline, its camera failing or its clock unsynchronised.",
