@@ -171,8 +171,10 @@ def test_evaluate_trace_stores_unit_events_and_writes_elsewhere(tmp_path):
     need_data("lfw_dev", "images")
     before = shipped_files()
     out = run_tool("evaluate_trace.py", "--held-out", "--people", 8, "--docs", tmp_path)
-    assert "| data | query photos | budget | traces | rows |" in out
-    assert "| all lfw_dev (in sample) | 2 | --far 1e-05 |" in out and "| held-out half | 1 | --max-false 1 |" in out
+    assert "| data | scheme | query photos | budget | traces | rows |" in out
+    for scheme in ("fh1", "fh2"):  # fh2 beside fh1, each in sample and held out
+        assert f"| all lfw_dev (in sample) | {scheme} | 2 | --far 1e-05 |" in out
+        assert f"| held-out half | {scheme} | 1 | --max-false 1 |" in out
     assert (tmp_path / "TRACE_EVALUATION.md").read_text().startswith("# Does a trace keep its promise?")
     assert shipped_files() == before
 
