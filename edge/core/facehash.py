@@ -237,5 +237,19 @@ class FaceHasher:
     def hash(self, embedding: np.ndarray) -> FaceHash:
         return FaceHash(self.key.id, self.codes(embedding)[0])
 
+    def estimate(self, code: FaceHash) -> np.ndarray:
+        """An approximate embedding back from a code of this key (the key holder's re-keying; edge.core.schemes):
+        each coordinate the middle of the interval its thermometer level says, rotated back by least squares."""
+        levels = self._cuts.size + 1
+        step = self._cuts[1] - self._cuts[0] if levels > 2 else 2.0 * abs(self._cuts[0] or 1.0)
+        edges = self._cuts[None, :] + self._dither[:, None]  # dims × (levels - 1)
+        low = np.concatenate([edges[:, :1] - step, edges], axis=1)
+        high = np.concatenate([edges, edges[:, -1:] + step], axis=1)
+        level = code.bits.reshape(len(self._dither), levels - 1).sum(1)
+        rows = np.arange(len(level))
+        z = (low[rows, level] + high[rows, level]) / 2
+        x = np.linalg.lstsq(self._projection, z, rcond=None)[0] + self._mean
+        return x / np.linalg.norm(x)
+
     def same_person(self, a: FaceHash | str, b: FaceHash | str) -> bool:
         return distance(a, b) <= self.threshold

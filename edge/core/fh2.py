@@ -54,6 +54,11 @@ class Hasher:
         code = self.codes(embedding)[0].tobytes()
         return FaceHash(self.key.id, np.unpackbits(np.frombuffer(code, np.uint8)).astype(bool), NAME)
 
+    def estimate(self, code: FaceHash) -> np.ndarray:
+        """An approximate embedding back from a code of this key (the key holder's re-keying; edge.core.schemes)."""
+        x = as_int8(code.packed)[0].astype(np.float64) / self._scale @ self._rotation + self._mean
+        return x / np.linalg.norm(x)
+
     def same_person(self, a: FaceHash | str, b: FaceHash | str) -> bool:
         from edge.core.facehash import distance
 

@@ -5,7 +5,7 @@ Its own module because fh2 builds on facehash's key and rotation: facehash canno
 from __future__ import annotations
 
 from edge.core import fh2
-from edge.core.facehash import FH2_BYTES, SCHEMES, VERSION, FaceHasher, FaceHashError, Key
+from edge.core.facehash import FH2_BYTES, SCHEMES, VERSION, FaceHash, FaceHasher, FaceHashError, Key, parse
 
 
 def hasher(key: Key, scheme: dict, name: str = VERSION, bits: int | None = None) -> FaceHasher | fh2.Hasher:
@@ -17,3 +17,13 @@ def hasher(key: Key, scheme: dict, name: str = VERSION, bits: int | None = None)
     if name != VERSION:
         raise FaceHashError(f"unknown FaceHash scheme {name!r} (known: {', '.join(SCHEMES)})")
     return FaceHasher(key, scheme, bits)
+
+
+def rekey(code: FaceHash | str, source: Key, target: Key, model: dict) -> FaceHash:
+    """`code` (made with `source`) made again with `target`, of the same scheme and length, from the embedding
+    it approximately encodes. Only a holder of both keys can; what it costs in accuracy: docs/KEY_EPOCHS.md."""
+    code = parse(code) if isinstance(code, str) else code
+    if code.key_id != source.id:
+        raise FaceHashError(f"this FaceHash was made with key {code.key_id}, not {source.id}: it cannot be re-keyed")
+    bits = len(code.bits) if code.scheme == VERSION else None
+    return hasher(target, model, code.scheme, bits).hash(hasher(source, model, code.scheme, bits).estimate(code))
