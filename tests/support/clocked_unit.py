@@ -13,6 +13,7 @@ health file), as installed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -59,10 +60,8 @@ class FileClock:
 
     def _read(self) -> dict:
         with self._lock:
-            try:
+            with contextlib.suppress(OSError, ValueError):  # being replaced: the last reading stands
                 self._said = json.loads(self.path.read_text())
-            except (OSError, ValueError):
-                pass  # being replaced: the last reading stands
             return self._said
 
     def wall(self) -> float:

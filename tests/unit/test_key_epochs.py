@@ -87,14 +87,15 @@ def test_two_units_from_one_chain_agree_on_each_epochs_key_and_forget_the_last(t
                 assert {p["facehash"].split(":")[1] for e in new for p in e["persons"]} <= {key.id}
                 assert unit.chain().epoch == epoch and unit.chain().key.id == key.id
                 wait_until(
-                    lambda u=unit: (u.health() or {}).get("key_epoch") == made.name(epoch),
+                    lambda u=unit, name=made.name(epoch): (u.health() or {}).get("key_epoch") == name,
                     30,
-                    lambda u=unit: f"its health to say {made.name(epoch)} ({u.health()})",
+                    lambda u=unit, name=made.name(epoch): f"its health to say {name} ({u.health()})",
                 )
                 if step:
                     gone = made.key_at(epoch - 1)
                     assert files_holding(unit.folder, gone) == [], f"{unit.device} still holds {gone.id}"
-            table.append((made.name(epoch), key.id, *(len(u.events()) - had for u, had in zip(units, before))))
+            counts = [len(u.events()) - had for u, had in zip(units, before, strict=True)]
+            table.append((made.name(epoch), key.id, *counts))
     finally:
         for unit in units:
             assert unit.stop() == 0
