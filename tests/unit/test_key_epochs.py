@@ -79,7 +79,7 @@ def test_two_units_from_one_chain_agree_on_each_epochs_key_and_forget_the_last(t
                     unit.set_clock(made.start_of(epoch).timestamp() + 5)
             before = [len(u.events()) for u in units]
             bursts(units, 3)
-            key = made.key_at(epoch)  # what the test computes from the chain as keygen made it
+            key, name = made.key_at(epoch), made.name(epoch)  # what the test computes from the chain keygen made
             for unit, had in zip(units, before, strict=True):
                 new = unit.events()[had:]
                 assert {epoch_of(made, e) for e in new} == {epoch}, new
@@ -87,15 +87,15 @@ def test_two_units_from_one_chain_agree_on_each_epochs_key_and_forget_the_last(t
                 assert {p["facehash"].split(":")[1] for e in new for p in e["persons"]} <= {key.id}
                 assert unit.chain().epoch == epoch and unit.chain().key.id == key.id
                 wait_until(
-                    lambda u=unit, name=made.name(epoch): (u.health() or {}).get("key_epoch") == name,
+                    lambda u=unit, name=name: (u.health() or {}).get("key_epoch") == name,
                     30,
-                    lambda u=unit, name=made.name(epoch): f"its health to say {name} ({u.health()})",
+                    lambda u=unit, name=name: f"its health to say {name} ({u.health()})",
                 )
                 if step:
                     gone = made.key_at(epoch - 1)
                     assert files_holding(unit.folder, gone) == [], f"{unit.device} still holds {gone.id}"
             counts = [len(u.events()) - had for u, had in zip(units, before, strict=True)]
-            table.append((made.name(epoch), key.id, *counts))
+            table.append((name, key.id, *counts))
     finally:
         for unit in units:
             assert unit.stop() == 0
