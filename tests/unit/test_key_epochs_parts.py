@@ -158,7 +158,7 @@ def test_a_plain_key_file_never_moves(tmp_path):
 def test_a_key_file_others_can_read_is_refused(tmp_path):
     keychain.write_new(tmp_path / "unit.chain", "1d", NOON)
     (tmp_path / "unit.chain").chmod(0o640)
-    with pytest.raises(KeyFileError, match="0600|mode"):
+    with pytest.raises(KeyFileError, match=r"0600|mode"):
         UnitKeys(tmp_path / "unit.chain", "fh2", 1024)
 
 
