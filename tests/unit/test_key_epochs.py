@@ -163,7 +163,7 @@ def test_a_unit_booted_without_a_clock_catches_up_on_sync_and_never_goes_back(tm
         then = (
             f"{was['clock']:<14}  {made.name(epoch_of(made, was)):<11}  {was['key_id']}"
             if was
-            else f"{'(made after the sync)':<36}"
+            else f"{'(made after the sync)':<37}"
         )
         print(
             f"{event['event_id'][:8]}  {then}  | {event['clock']:<12}  {made.name(stamped):<11}  "
