@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from edge.core import events, keychain, schemes
+from edge.core.errors import KeyFileError
 from edge.core.facehash import load_scheme
 
 log = logging.getLogger("traceon-edge")
 
 GRACE_S = 300.0  # longer than a burst and its wait for vision: a burst of the old epoch still gets its own key
+RETRY_S = 60.0  # after a move that failed (e.g. a read-only folder), the next try: not at every check of the clock
 
 
 class UnitKeys:
@@ -36,6 +39,7 @@ class UnitKeys:
         # it cannot be done now (the clock is not synchronised), and then the file does not move either.
         self.before_move: Callable[[], bool] = lambda: True
         self.rekeyed = 0
+        self._failed_at = -RETRY_S  # monotonic time of the last move that failed
         self._model = load_scheme()
         self._hashers: dict[str, object] = {}
 
@@ -92,10 +96,20 @@ class UnitKeys:
     def _move_to(self, epoch: int) -> None:
         if not self.chain.moves or epoch <= self.chain.epoch:
             return  # never back
+        if time.monotonic() - self._failed_at < RETRY_S:
+            return
         if not self.before_move():  # re-key what waits under the file's key while the file still holds it
             return
         before = self.chain
-        self.chain = keychain.move_forward(self.path, before, epoch)
+        try:
+            self.chain = keychain.move_forward(self.path, before, epoch)
+        except (
+            KeyFileError,
+            OSError,
+        ) as e:  # events go on under the key it holds: nothing is lost, it tries again later
+            self._failed_at = time.monotonic()
+            log.error("%s; events keep the key of %s until it can (tried again in %.0f s)", e, before.name(), RETRY_S)
+            return
         log.info(
             "the FaceHash key moved forward from %s to %s (key id %s → %s); the old key is overwritten",
             before.name(),

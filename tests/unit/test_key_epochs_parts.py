@@ -15,7 +15,7 @@ import pytest
 
 from edge.core import events, facehash, keychain
 from edge.core.errors import KeyFileError
-from edge.unit.keys import GRACE_S, UnitKeys
+from edge.unit.keys import GRACE_S, RETRY_S, UnitKeys
 from edge.unit.outbox import Outbox
 
 DAY = 86_400.0
@@ -143,6 +143,22 @@ def test_without_bursts_the_file_moves_a_grace_time_after_the_boundary_and_never
     keys.catch_up(boundary, synchronized=True)  # a clock set back
     keys.for_burst(boundary, synchronized=True)
     assert keychain.load(keys.path).epoch == made.epoch + 30
+
+
+def test_a_file_that_cannot_be_replaced_keeps_its_key_and_is_tried_again_later(tmp_path, caplog):
+    made, keys = chain_at(tmp_path)
+    real = tmp_path / "elsewhere.chain"
+    keys.path.rename(real)
+    keys.path.symlink_to(real)  # move_forward refuses to write through a link (as it would a read-only folder)
+    later = made.start_of(made.epoch + 1).timestamp() + 1
+    assert keys.for_burst(later, synchronized=True).key == made.key  # hashed all the same, with the key it holds
+    assert "events keep the key of" in caplog.text and keychain.load(real) == made
+    keys.path.unlink()
+    real.rename(keys.path)
+    keys.for_burst(later, synchronized=True)
+    assert keychain.load(keys.path) == made  # not at once: at most once a minute
+    keys._failed_at -= RETRY_S
+    assert keys.for_burst(later, synchronized=True).key == made.key_at(made.epoch + 1)
 
 
 def test_a_plain_key_file_never_moves(tmp_path):
