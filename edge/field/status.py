@@ -12,8 +12,7 @@ import sqlite3
 import time
 
 from edge import __version__
-from edge.core import events, health_file, shipped
-from edge.core.facehash import load_key
+from edge.core import events, health_file, keychain, shipped
 from edge.core.shown import shown
 from edge.field import unwritable
 from edge.unit import config, outbox
@@ -71,6 +70,12 @@ def broker_reachable(cfg: config.Config, timeout: float = 3.0) -> str:
     return f"reachable at {cfg.mqtt.host}:{cfg.mqtt.port}"
 
 
+def _key(path) -> dict:
+    """The key the unit's key file holds now: its id and, for a key chain, its epoch."""
+    chain = keychain.load(path)
+    return {"key_id": chain.key.id, "key_epoch": chain.name(), "epoch_length": chain.length}
+
+
 def gather(path) -> dict:
     cfg = config.load(path)
     files = shipped.load_models()
@@ -79,7 +84,7 @@ def gather(path) -> dict:
         "unit": f"{cfg.unit.site}/{cfg.unit.checkpoint}/{cfg.unit.device}",
         "config": {"path": str(path), "fingerprint": config.fingerprint(path)},
         "model": files.model_id,
-        "key_id": load_key(cfg.facehash.key_file).id,
+        **_key(cfg.facehash.key_file),
         "scheme": cfg.facehash.scheme,
         "outbox": _outbox(cfg.outbox.path),
     }
@@ -91,6 +96,18 @@ def gather(path) -> dict:
 def _scheme_differs(configured: str, running) -> str:
     """What the daemon publishes, when it is not what the config says (it runs an older config: reload)."""
     return "" if running in (None, configured) else f"  (daemon publishes {shown(str(running), 10)}: reload)"
+
+
+def _epoch(report: dict, health: dict) -> str:
+    """The epoch of the key file, and the daemon's when it holds another key (it moved since, or runs an old file)."""
+    if report.get("epoch_length") is None:
+        said = "fixed key (a plain key file: never moves)"
+    else:
+        said = f"epoch {report['key_epoch']} (a key chain of {report['epoch_length']} epochs: moves forward by itself)"
+    running = health.get("key_id")
+    if running not in (None, report["key_id"]):
+        said += f"  (daemon holds key id {shown(str(running), 10)}, {shown(str(health.get('key_epoch', '?')), 30)})"
+    return said
 
 
 def render(report: dict) -> str:
@@ -111,6 +128,7 @@ def render(report: dict) -> str:
         + ("" if not running or running == report["config"]["fingerprint"] else f"  (daemon runs {running}: reload)"),
         f"model       {report['model']}    key id {report['key_id']}    scheme {report['scheme']}"
         + _scheme_differs(report["scheme"], health.get("scheme")),
+        f"key         {_epoch(report, health)}",
         f"camera      {shown(health.get('camera', 'unknown'), 300)}",
         f"broker      {report['broker']}"
         + (f"; daemon says: {shown(health['broker'], 300)}" if "broker" in health else ""),

@@ -70,11 +70,18 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     keygen = commands.add_parser(
         "keygen",
-        help="write a new random FaceHash key (mode 0600; never overwrites)",
+        help="write a new random FaceHash key or key chain (mode 0600; never overwrites)",
         description="Write a new random FaceHash key. Every unit of a deployment needs the same key to link "
-        "sightings; a new key makes all earlier FaceHashes unlinkable to new ones (revocation).",
+        "sightings; a new key makes all earlier FaceHashes unlinkable to new ones (revocation). With --epoch, "
+        "a key chain: its key moves forward by itself each epoch (UTC days or weeks) and the old one is "
+        "overwritten, so a stolen unit cannot test the past.",
     )
     keygen.add_argument("path", type=Path, metavar="PATH")
+    keygen.add_argument(
+        "--epoch",
+        choices=["1d", "7d"],
+        help="write a key chain whose key moves forward every day (1d) or every week from Monday (7d), UTC",
+    )
     keygen.set_defaults(handler=_keygen)
 
     run = commands.add_parser("run", help="run the checkpoint daemon", description="Run the checkpoint daemon.")
@@ -125,10 +132,23 @@ def _embed(args) -> int:
 
 
 def _keygen(args) -> int:
+    import time
+
+    from edge.core import keychain
     from edge.core.facehash import write_key_file
 
-    key = write_key_file(args.path)
-    print(f"wrote a new FaceHash key to {args.path} (mode 0600, key id {key.id})")
+    if args.epoch is None:
+        key = write_key_file(args.path)
+        print(f"wrote a new FaceHash key to {args.path} (mode 0600, key id {key.id})")
+        return 0
+    chain = keychain.write_new(args.path, args.epoch, time.time())
+    print(
+        f"wrote a new FaceHash key chain to {args.path} (mode 0600, epochs of {args.epoch}): it holds the key of "
+        f"{chain.name()}, key id {chain.key.id}.\n"
+        "Copy this very file now, before its epoch ends, to every unit and to the tracer (each keeps its own copy): "
+        "once a copy has moved forward the earlier keys cannot be made from it, and a chain made again is another "
+        "chain that links nothing to this one."
+    )
     return 0
 
 

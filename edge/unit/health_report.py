@@ -28,7 +28,7 @@ def build(runtime) -> dict:
         "uptime_s": round(time.time() - runtime.started),
         "config": runtime.fingerprint,
         "model": runtime.identity.model,
-        "key_id": runtime.hasher.key.id,
+        **runtime.keys.health(),  # key_id, key_epoch, epoch_length
         "scheme": runtime.hasher.scheme,
         "camera": runtime.camera.state,
         "broker": runtime.link.state[:300],

@@ -12,12 +12,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from edge.core import health_file, schemes
-from edge.core.facehash import load_key, load_scheme
+from edge.core import health_file
 from edge.core.topics import Topics
 from edge.unit import health_report, sighting
 from edge.unit.clock import SystemClock, mark
 from edge.unit.config import Config
+from edge.unit.keys import UnitKeys
 from edge.unit.persons import TrustRules, group
 from edge.unit.triggers import IntervalTimer, MotionDetector, PirSensor, TriggerInbox
 from edge.unit.vision import FacePipeline, VisionSettings
@@ -60,7 +60,8 @@ class Runtime:
             self.pipeline = FacePipeline(settings, detector=parts.detector)
             self._stack.callback(self.pipeline.close)
             f = cfg.facehash
-            self.hasher = schemes.hasher(load_key(f.key_file), load_scheme(), f.scheme, f.bits)
+            self.keys = UnitKeys(f.key_file, f.scheme, f.bits)
+            self.keys.before_move = self._restamp_waiting
             self.rules = TrustRules(min_face_size=v.min_face_size, continuity=frames_follow_on(cfg))
             self.identity = sighting.Identity(
                 cfg.unit.site, cfg.unit.checkpoint, cfg.unit.device, self.pipeline.files.model_id
@@ -70,6 +71,7 @@ class Runtime:
             self._stack.callback(self.outbox.close)
             self._stack.enter_context(health_file.running_mark(o.path))
             self.outbox.hold_unsynchronized(self.clock, cfg.clock.hold_unsynchronized)
+            self.outbox.rekey_restamped(self.keys.rekey_restamped)
             self.synchronized = None
             self.check_clock()
             self.camera = parts.camera(cfg.source)
@@ -120,17 +122,42 @@ class Runtime:
         """The health report now (edge.unit.health_report), for the broker link and the file beside the outbox."""
         return health_report.build(self)
 
+    @property
+    def hasher(self):
+        """The hasher of the key the unit's key file holds now."""
+        return self.keys.hasher
+
     def check_clock(self) -> None:
-        """When the clock becomes synchronised, events still waiting get their times from the monotonic clock."""
+        """When the clock becomes synchronised, events still waiting get their times from the monotonic clock; a
+        synchronised clock past an epoch boundary (and its grace time) moves the key file forward."""
         synchronized = self.clock.synchronized()
-        if synchronized and not self.synchronized:
-            fixed = self.outbox.restamp(self.clock.wall(), self.clock.mono(), self.clock.boot)
-            if fixed:
-                self.stats["restamped"] += fixed
-                log.warning("the system clock is synchronised now: re-stamped %d waiting event(s)", fixed)
-        elif synchronized is False and self.synchronized is not False:
-            log.warning("the system clock is not synchronised: events are marked so until it is")
-        self.synchronized = synchronized
+        with self.keys.lock:
+            if synchronized and not self.synchronized:
+                self._restamp_waiting()
+            elif synchronized is False and self.synchronized is not False:
+                log.warning("the system clock is not synchronised: events are marked so until it is")
+            self.synchronized = synchronized
+            # after the re-stamp above: the waiting events were re-keyed from the key the file held until now
+            self.keys.catch_up(self.clock.wall(), synchronized is True)
+
+    def _restamp_waiting(self) -> bool:
+        """Events of this boot waiting with unsynchronised times get them from the monotonic clock, and their
+        FaceHashes the key of the epoch they now fall in. It must run before the key file moves past the key they
+        were hashed with (edge.unit.keys calls it first): that key is gone after. False if the clock is not
+        synchronised now."""
+        if not self.clock.synchronized():
+            return False
+        rekeyed = self.keys.rekeyed
+        fixed = self.outbox.restamp(self.clock.wall(), self.clock.mono(), self.clock.boot)
+        if fixed:
+            self.stats["restamped"] += fixed
+            log.warning(
+                "the system clock is synchronised now: re-stamped %d waiting event(s), %d of them re-keyed into "
+                "the epoch they fall in",
+                fixed,
+                self.keys.rekeyed - rekeyed,
+            )
+        return True
 
     # --- capture (main thread) ---
     def poll_motion(self) -> None:
@@ -179,9 +206,11 @@ class Runtime:
     def _vision_loop(self) -> None:
         while (burst := self._bursts.get()) is not None:
             try:
-                event = self.make_event(burst)
+                persons = self.persons_of(burst)
                 restampable = (burst.started_mono, self.clock.boot) if burst.clock == "unsynchronized" else None
-                self.outbox.put(event, restampable)
+                with self.keys.lock:  # the key file cannot move between hashing and the commit (and its re-stamp)
+                    event = self.make_event(burst, persons)
+                    self.outbox.put(event, restampable)
                 log.info(
                     "event %s committed: %d person(s), %d face(s), clock %s",
                     event["event_id"],
@@ -194,10 +223,14 @@ class Runtime:
                 self.stats["events_failed"] += 1
                 log.exception("a burst could not be turned into an event")
 
-    def make_event(self, burst: Burst) -> dict:
+    def persons_of(self, burst: Burst) -> list:
         faces = burst.faces.faces()
         self.pipeline.embed([f for frame in faces for f in frame])  # one interpreter call per burst
-        persons = group(faces, self.pipeline.threshold, self.rules)
+        return group(faces, self.pipeline.threshold, self.rules)
+
+    def make_event(self, burst: Burst, persons: list) -> dict:
+        """The burst's event, hashed with the key of its epoch (edge.unit.keys: the file's, unless the burst was
+        taken on a synchronised clock in a later epoch, to which the file then moves first)."""
         return sighting.build(
             self.identity,
             burst.trigger,
@@ -205,7 +238,7 @@ class Runtime:
             burst.ended,
             len(burst.faces),
             persons,
-            self.hasher,
+            self.keys.for_burst(burst.started, burst.clock == "synchronized"),
             burst.clock,
         )
 

@@ -73,11 +73,14 @@ def sample_event(n: int) -> dict:
 
 
 def sample_health() -> dict:
-    """A unit's health report with every optional part filled in (a trigger, an event, an outbox fault)."""
+    """A unit's health report with every optional part filled in (a trigger, an event, an outbox fault, a key
+    chain's epoch)."""
     return good_health(
         at=events.utc(1.8e9),
         last_trigger={"kind": "pir", "at": events.utc(1.8e9 - 5)},
         last_event={"id": str(uuid.uuid4()), "at": events.utc(1.8e9 - 4), "persons": 1},
+        key_epoch="week of 2027-01-11",
+        epoch_length="7d",
         outbox={
             "problem": "",
             "faults": [

@@ -163,7 +163,11 @@ class VisionConfig(Section):
 
 
 class FaceHashConfig(Section):
-    key_file: ConfigPath = Field(description="The deployment's FaceHash key (mode 0600; `traceon-edge keygen`)")
+    key_file: ConfigPath = Field(
+        description="The deployment's FaceHash key, or key chain that moves forward each epoch (mode 0600; "
+        "`traceon-edge keygen [--epoch 1d|7d]`). A chain file is rewritten in place as it moves: the daemon's "
+        "user must be able to write its folder"
+    )
     scheme: Literal["fh1", "fh2"] = Field(
         "fh2",
         description="FaceHash scheme the unit publishes: fh2 (a keyed rotation of the embedding, 8 bits a "
@@ -189,12 +193,12 @@ class FaceHashConfig(Section):
     @field_validator("key_file")
     @classmethod
     def _key(cls, path: Path, info: ValidationInfo) -> Path:
-        from edge.core.facehash import load_key
+        from edge.core import keychain
 
         if not checking_files(info):
             return path
         try:
-            load_key(path)
+            keychain.load(path)
         except TraceonError as e:
             raise ValueError(str(e)) from None
         return path

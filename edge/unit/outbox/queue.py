@@ -43,6 +43,7 @@ class Outbox(Restamping, OutboxFile):
         self._memory_dropped = 0  # held events dropped because the disk stayed full too long
         self._clock, self._hold_s = None, 0.0  # see hold_unsynchronized
         self._synced_at: tuple[float, float, str] | None = None  # (wall, mono, boot) of the last re-stamp
+        self._rekey = lambda event: event  # see rekey_restamped
         self.problem = ""  # what is wrong with the outbox now ("" when nothing)
         self.faults: list[dict] = []  # damaged or deleted files, most recent last (kept for health)
         with self._lock:

@@ -7,6 +7,7 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 
 from edge.core import events
 from edge.unit.outbox.file import OutboxFile, encode_body
@@ -35,11 +36,17 @@ class Restamping(OutboxFile):
     _clock: object | None  # see hold_unsynchronized
     _hold_s: float
     _synced_at: tuple[float, float, str] | None  # (wall, mono, boot) of the last re-stamp
+    _rekey: Callable[[dict], dict]  # see rekey_restamped
 
     def hold_unsynchronized(self, clock, seconds: float) -> None:
         """Keep events stamped by an unsynchronised clock back until `restamp` has corrected them, or for
         `seconds` at most if the clock stays unsynchronised."""
         self._clock, self._hold_s = clock, seconds
+
+    def rekey_restamped(self, rekey: Callable[[dict], dict]) -> None:
+        """Pass each re-stamped event through `rekey` (its FaceHashes to the key of the epoch it now falls in:
+        edge.unit.keys). Its caller holds the lock that `rekey` takes, before this outbox's own."""
+        self._rekey = rekey
 
     def restamp(self, wall: float, mono: float, boot: str) -> int:
         """The clock is synchronised now: events of this boot stamped before get times from the monotonic
@@ -55,7 +62,7 @@ class Restamping(OutboxFile):
                 self._db.execute("BEGIN IMMEDIATE")
                 for seq, body, started_mono, started_boot in rows:
                     if started_boot == boot:
-                        body = encode_body(restamped(json.loads(body), started_mono, wall, mono))
+                        body = encode_body(self._rekey(restamped(json.loads(body), started_mono, wall, mono)))
                         fixed += 1
                     self._db.execute(
                         "UPDATE events SET body = ?, size = ?, mono = NULL, boot = NULL WHERE seq = ?",
@@ -78,7 +85,7 @@ class Restamping(OutboxFile):
         synced = self._synced_at
         if unsynchronized_at and synced and unsynchronized_at[1] == synced[2]:
             # made before the sync, committed after the waiting ones were re-stamped: re-stamp it too
-            return restamped(event, unsynchronized_at[0], synced[0], synced[1]), None
+            return self._rekey(restamped(event, unsynchronized_at[0], synced[0], synced[1])), None
         return event, unsynchronized_at
 
     def _held_back_until_restamped(self) -> tuple[str, list] | None:
