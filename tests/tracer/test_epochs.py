@@ -19,10 +19,10 @@ from support import schemes
 from support.collector import Collector
 from support.data import ROOT, need_data
 
-from edge.core import events, facehash, keychain
+from edge.core import events, facehash, fh2, keychain
 from edge.core import schemes as core_schemes
 from edge.core.facehash import Key
-from edge.tracer import store
+from edge.tracer import operating_point, store
 
 PERSON, CONTACT = "alex_lacamoire", "lin_manuel_miranda"
 
@@ -117,6 +117,12 @@ def test_one_photo_traces_a_person_across_two_epochs_with_the_budget_split(tmp_p
     assert total == pytest.approx(answer["operating_point"]["expected_false_sightings"]) and total <= 1.0
     # each visit's contacts are rows of its own epoch: the contact beside him each time
     assert [(v["key_id"], len(v["contacts"])) for v in answer["visits"]] == [(e0, 1), (e1, 1)]
+    # a tight budget: the FAR per row is the one for all 4 rows, not for each epoch's 2 (which would double it)
+    tight = json.loads(trace(db_url, line, "--format", "json", "--max-false", "0.01").stdout)
+    whole = operating_point.choose(fh2.BITS, 4, max_false=0.01, scheme="fh2")
+    assert whole.far != operating_point.choose(fh2.BITS, 2, max_false=0.01, scheme="fh2").far
+    assert [e["far_per_row"] for e in tight["epochs"][:2]] == [whole.far, whole.far]
+    assert sum(e["expected_false_sightings"] for e in tight["epochs"]) <= 0.01
     csv_text = trace(db_url, line, "--format", "csv").stdout
     assert sum(row.startswith("epoch,") for row in csv_text.splitlines()) == 4
 
