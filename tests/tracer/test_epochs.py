@@ -28,7 +28,9 @@ PERSON, CONTACT = "alex_lacamoire", "lin_manuel_miranda"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "edge.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
 
 
 @pytest.fixture
