@@ -10,10 +10,16 @@ import functools
 
 from edge.core.errors import TraceonError
 from edge.core.facehash import MAX_QUERY_PHOTOS, Key
-from edge.unit.photo_query import MAX_PHOTO_BYTES, PhotoError, PhotoQuery  # light: no vision part is imported
+from edge.unit.photo_query import (  # light: no vision part is imported
+    MAX_PHOTO_BYTES,
+    PhotoError,
+    PhotoQuery,
+    epochs_of,
+    gone,
+)
 
 __all__ = ["MAX_PHOTO_BYTES", "MAX_QUERY_PHOTOS", "PhotoError", "PhotoQuery", "PhotosUnavailable"]
-__all__ += ["available", "hash_photos"]
+__all__ += ["available", "epochs_of", "gone", "hash_photos"]
 
 
 class PhotosUnavailable(TraceonError, RuntimeError):

@@ -32,6 +32,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="KEY",
         help="the deployment's FaceHash key, to trace from photos (repeat for a key change)",
     )
+    console.add_argument(
+        "--key-chain",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="the tracer's key chain (the one `collect --key-chain` moves on): photos are hashed under every "
+        "epoch of the trace's window it still holds",
+    )
     console.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     console.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     console.add_argument("--ssl-certfile", type=Path, metavar="FILE", help="serve HTTPS with this certificate")
@@ -64,6 +73,7 @@ def settings(args):
         db_url=args.db,
         audit_key=args.audit_key,
         key_files=tuple(args.key_file),
+        key_chains=tuple(args.key_chain),
         broker=broker.from_options(args) if args.broker else None,
         prefix=args.prefix,
         secure_cookies=bool(args.ssl_certfile or args.behind_tls),
@@ -75,12 +85,15 @@ def serve(args) -> int:
 
     from edge.console import audit
     from edge.console.app import build_app
+    from edge.core import keychain
     from edge.core.facehash import load_key
 
     chosen = settings(args)
     audit.AuditKey.load(chosen.audit_key)  # a key file that is missing or readable by others stops us here
     for path in chosen.key_files:
         load_key(path)
+    for path in chosen.key_chains:
+        keychain.load(path)  # missing, readable by others or not a chain: said now, not at the first photo
     uvicorn.run(
         build_app(chosen),
         host=args.host,

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -31,7 +32,7 @@ from edge.core.broker import BrokerConfig
 from edge.core.errors import EX_CONFIG, TraceonError
 from edge.core.shown import shown
 from edge.core.spans import span, when
-from edge.tracer import intake, unit_reports
+from edge.tracer import intake, key_chain, unit_reports
 from edge.tracer.limits import DAY_MS, Limits, Meter, remember, started_ms
 from edge.tracer.store import CONFLICT, REPEATED, STORED, Held, Store, StoreError, UnitReport, open_store, redacted
 
@@ -54,6 +55,7 @@ class Options:
     retention_s: int = 21 * 86400
     retention_text: str = "21d"
     limits: Limits = field(default_factory=Limits)
+    key_chain: Path | None = None  # the tracer's chain: retention moves it forward (key_chain.py)
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,8 @@ class Collector:
     # --- the writer (main thread) ---
     def run(self) -> int:
         try:
+            if self.options.key_chain is not None:  # a chain that cannot be read or moved is said before anything
+                key_chain.load(self.options.key_chain)
             self.store = open_store(self.options.db_url, upgrade=True)
         except TraceonError as e:
             self.say(f"traceon-edge: {e}")
@@ -196,7 +200,9 @@ class Collector:
                 self.store.set_meta(session, datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
         self.say(
             f"storing into {redacted(self.options.db_url)} ({self.store.kind}); events older than "
-            f"{self.options.retention_text} are deleted; each unit may send {self.options.limits.describe()}"
+            f"{self.options.retention_text} are deleted"
+            + (f", and the key chain {self.options.key_chain} moves past them" if self.options.key_chain else "")
+            + f"; each unit may send {self.options.limits.describe()}"
         )
         self._forget_old()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -381,3 +387,7 @@ class Collector:
         self.meter.forget_days_before(round(cutoff * 1000))
         if deleted:
             self.say(f"deleted {deleted} event(s) that started before {when(round(cutoff * 1000))} UTC")
+        if self.options.key_chain is not None:  # read again each time: `forget-keys` may have moved it meanwhile
+            before, after = key_chain.forget(self.options.key_chain, self.options.retention_s)
+            if after is not before:
+                self.say(key_chain.said(self.options.key_chain, before, after))

@@ -1,4 +1,4 @@
-"""`traceon-edge collect`, `trace` and `upgrade-db`: the contact tracer's commands (no vision imported).
+"""`traceon-edge collect`, `held`, `trace`, `upgrade-db` and `forget-keys`: the contact tracer's commands.
 
 Registering them imports only the parsers' needs: every `traceon-edge` process, the unit's daemon among
 them, builds this parser, so the store, NumPy and the report load only when a tracer command runs.
@@ -43,6 +43,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         default="21d",
         metavar="SPAN",
         help="delete events older than this (default 21d: a tracing window of 14 days plus a week to act on it)",
+    )
+    collect.add_argument(
+        "--key-chain",
+        type=Path,
+        metavar="FILE",
+        help="the tracer's own copy of the deployment's key chain: retention moves it forward with the events, so "
+        "sightings older than the retention can no longer be tested from a photo, in any copy of the store",
     )
 
     limits = Limits()
@@ -139,6 +146,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     upgrade.add_argument("--db", required=True, metavar="URL")
     upgrade.set_defaults(handler=upgrade_db)
 
+    forget = commands.add_parser(
+        "forget-keys",
+        help="move the tracer's key chain forward to the oldest epoch its retention keeps (erasing older ones)",
+        description="What a running `collect --key-chain` does each hour, for a tracer without a running "
+        "collector (e.g. from cron): move the chain file forward to the epoch of (now − retention), overwriting "
+        "the key it held. Sightings of earlier epochs can then no longer be tested from any photo, in this store "
+        "or in any copy of it. It needs no database.",
+    )
+    forget.add_argument("--key-chain", type=Path, required=True, metavar="FILE", help="the tracer's key chain")
+    forget.add_argument(
+        "--retention", default="21d", metavar="SPAN", help="as the collector's --retention (default 21d)"
+    )
+    forget.set_defaults(handler=forget_keys)
+
 
 def option_span(args, name: str):
     """The span an option gives; a wrong one ends the command with exit 78, naming the option."""
@@ -149,9 +170,12 @@ def option_span(args, name: str):
 
 
 def collect_events(args) -> int:
+    from edge.tracer import key_chain
     from edge.tracer.collect import Collector, Options
 
     retention, expiry = option_span(args, "retention"), option_span(args, "session_expiry")
+    if args.key_chain is not None:
+        key_chain.load(args.key_chain)  # a plain key, a missing or readable file: said at start, nothing run
     options = Options(
         db_url=args.db,
         share=args.share,
@@ -165,6 +189,7 @@ def collect_events(args) -> int:
             rows_per_day=args.unit_rows_per_day,
             held_mb_per_unit=args.unit_held_mb,
         ),
+        key_chain=args.key_chain,
     )
     return Collector(broker.from_options(args), options).run()
 
@@ -201,6 +226,15 @@ def held_events(args, out=sys.stdout) -> int:
     from edge.tracer import held
 
     return held.command(args.action, args.db, args.unit, args.id, out)
+
+
+def forget_keys(args, out=sys.stdout) -> int:
+    from edge.tracer import key_chain
+
+    retention = option_span(args, "retention")
+    before, after = key_chain.forget(args.key_chain, retention.total_seconds())
+    print(key_chain.said(args.key_chain, before, after), file=out)
+    return 0
 
 
 def upgrade_db(args) -> int:

@@ -8,8 +8,9 @@ import io
 import json
 
 from edge.core.spans import span, when
+from edge.tracer.operating_point import OperatingPoint
 from edge.tracer.store import Gap
-from edge.tracer.trace import Contact, Sighting, Trace, Visit
+from edge.tracer.trace import Contact, Epoch, Sighting, Trace, Visit
 
 SIGHTING_COLOUR = "#d62728"  # the traced person (tests look for these colours in a screenshot)
 CONTACT_COLOUR = "#1f77b4"
@@ -102,21 +103,54 @@ def code_words(t: Trace) -> str:
 
 
 def threshold_words(t: Trace) -> str:
-    p = t.point
+    return threshold_words_of(t.point)
+
+
+def threshold_words_of(p: OperatingPoint) -> str:
     return f"{p.within} of {p.bits} ({p.fraction:.3f})" if p.scheme == "fh1" else p.within
+
+
+def epoch_line(t: Trace, e: Epoch) -> str:
+    """What a trace across epochs searched of one key id, in one line."""
+    if e.point is None:
+        return f"key {e.key_id}: no rows of this query stored (a quiet epoch, or one no unit has sent yet)"
+    if not e.rows:
+        return f"key {e.key_id}: no rows seen in this window"
+    p = e.point
+    seen = f"seen {when(e.first_ms)} – {when(e.last_ms)} UTC" if e.first_ms is not None else "seen in this window"
+    threshold = threshold_words_of(p) if p.distance >= 0 else "no threshold strict enough"
+    return f"key {e.key_id}: {p.rows:,} rows {seen}; {threshold}; expected false sightings {p.expected_false:.2g}"
 
 
 def header(t: Trace) -> list[str]:
     p = t.point
     codes = f"{len(t.codes)} FaceHashes of one person" if len(t.codes) > 1 else "1 FaceHash"
     photos = f"made from {p.photos} photos" if p.photos > 1 else "made from 1 photo"
-    lines = [
-        f"Trace of {codes} ({short(t.codes[0])}, {code_words(t)}, key {t.key_id}), {photos}",
-        f"Searched {p.rows:,} person rows of this key and scheme seen {when(t.since_ms)} – {when(t.until_ms)} UTC",
+    if t.across_epochs:
+        keys = f"{len(t.epochs)} key ids, one per epoch"
+        lines = [
+            f"Trace of {codes} ({code_words(t)}, {keys}), {photos}",
+            f"Searched {p.rows:,} person rows of this scheme seen {when(t.since_ms)} – {when(t.until_ms)} UTC, "
+            f"in {len(t.epochs)} epochs (each key id's rows with its own FaceHash):",
+            *[f"  {epoch_line(t, e)}" for e in t.epochs],
+        ]
+    else:
+        lines = [
+            f"Trace of {codes} ({short(t.codes[0])}, {code_words(t)}, key {t.key_id}), {photos}",
+            f"Searched {p.rows:,} person rows of this key and scheme seen {when(t.since_ms)} – {when(t.until_ms)} UTC",
+        ]
+    lines.append(
         f"  the store holds events from {when(t.coverage[0])} to {when(t.coverage[1])} UTC"
-        + (f"; the collector deletes them after {t.retention}" if t.retention else ""),
-    ]
-    if p.distance < 0:
+        + (f"; the collector deletes them after {t.retention}" if t.retention else "")
+    )
+    if t.across_epochs:
+        lines.append(
+            f"Budget: one false-accept rate per row for every epoch, chosen from the {p.rows:,} rows searched in all; "
+            f"{p.far:.1e} per row on average"
+            + (" (extrapolated below the measured pairs)" if p.extrapolated else "")
+            + (" (capped: no trace accepts more than 1 % per row)" if p.capped else "")
+        )
+    elif p.distance < 0:
         lines.append("Threshold: none is strict enough for that budget: no row can count as a sighting")
     else:
         lines.append(
@@ -126,8 +160,9 @@ def header(t: Trace) -> list[str]:
         )
     found = "at least " if p.codes > 1 else ""
     lines.append(
-        f"Expected false sightings: {p.expected_false:.2g}; expected share of true sightings found: "
-        f"{found}{100 * p.tar:.0f} % (calibrated on lfw_dev)"
+        f"Expected false sightings: {p.expected_false:.2g}"
+        + (" in all epochs" if t.across_epochs else "")
+        + f"; expected share of true sightings found: {found}{100 * p.tar:.0f} % (calibrated on lfw_dev)"
     )
     if t.unreadable:
         lines.append(f"{t.unreadable} stored row(s) could not be read (an older version's) and were skipped")
@@ -178,7 +213,14 @@ def summary(t: Trace) -> str:
 def as_dict(t: Trace) -> dict:
     p = t.point
     return {
-        "query": {"facehashes": t.codes, "photos": p.photos, "bits": p.bits, "key_id": t.key_id, "scheme": p.scheme},
+        "query": {
+            "facehashes": t.codes,
+            "photos": p.photos,
+            "bits": p.bits,
+            "key_id": t.key_id,
+            "key_ids": [e.key_id for e in t.epochs],
+            "scheme": p.scheme,
+        },
         "window": {"since": when(t.since_ms), "until": when(t.until_ms), "stride_s": t.stride_ms / 1000},
         "stored": {"oldest": when(t.coverage[0]), "newest": when(t.coverage[1]), "retention": t.retention},
         "operating_point": {
@@ -192,6 +234,20 @@ def as_dict(t: Trace) -> dict:
             "extrapolated": p.extrapolated,
             "capped": p.capped,
         },
+        "epochs": [
+            {
+                "key_id": e.key_id,
+                "facehashes": e.codes,
+                "stored": e.point is not None,
+                "rows_searched": e.rows,
+                "first": when(e.first_ms) if e.first_ms is not None else None,
+                "last": when(e.last_ms) if e.last_ms is not None else None,
+                "max_distance": e.point.distance if e.point else None,
+                "far_per_row": e.point.far if e.point else None,
+                "expected_false_sightings": e.expected_false,
+            }
+            for e in t.epochs
+        ],
         "unreadable_rows": t.unreadable,
         "notes": t.notes,
         "sightings": [
@@ -203,6 +259,7 @@ def as_dict(t: Trace) -> dict:
                 "checkpoint": s.row.checkpoint,
                 "device": s.row.device,
                 "event_id": s.row.event_id,
+                "key_id": s.row.key_id,
                 "clock": s.row.clock,
                 "facehash": s.row.code_text,
             }
@@ -212,6 +269,7 @@ def as_dict(t: Trace) -> dict:
             {
                 "site": v.site,
                 "checkpoint": v.checkpoint,
+                "key_id": v.key_id,
                 "first": when(v.first_ms),
                 "last": when(v.last_ms),
                 "sightings": len(v.sightings),
@@ -276,6 +334,11 @@ def as_csv(t: Trace) -> str:
     writer = SafeWriter(buffer)
     head = ["kind", "site", "checkpoint", "first", "last", "times", "distance", "gap_s", "clock", "facehash", "note"]
     writer.writerow(head)
+    for e in t.epochs if t.across_epochs else []:  # what each epoch's search was: its rows, its threshold
+        first = when(e.first_ms) if e.first_ms is not None else ""
+        last = when(e.last_ms) if e.last_ms is not None else ""
+        distance_cell = e.point.distance if e.point else ""
+        writer.writerow(["epoch", "", "", first, last, e.rows, distance_cell, "", "", e.key_id, epoch_line(t, e)])
     for s in t.sightings:
         r = s.row
         row = ["sighting", r.site, r.checkpoint, when(r.started_ms), when(r.ended_ms), 1]

@@ -52,6 +52,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     embed.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="worker processes")
     embed.add_argument("--key-file", type=Path, metavar="KEY", help="add each face's FaceHash under this key")
     embed.add_argument(
+        "--key-chain",
+        type=Path,
+        metavar="FILE",
+        help="with --one-person: the tracer's key chain; print the person's FaceHash for every epoch of --since",
+    )
+    embed.add_argument(
+        "--since",
+        default="14d",
+        metavar="SPAN",
+        help="with --key-chain: the trace's window, back from now (default 14d)",
+    )
+    embed.add_argument(
         "--one-person",
         action="store_true",
         help="with --key-file: the photos show one person; print one FaceHash of their mean (a stronger trace query)",
@@ -122,6 +134,8 @@ def _embed(args) -> int:
     from edge.unit.vision import VisionSettings
 
     settings = VisionSettings(args.working_width, args.upsample, args.threads, args.detector)
+    if args.key_chain is not None:
+        return _embed_epochs(args, settings)
     key = load_key(args.key_file) if args.key_file else None
     if args.one_person:
         if key is None:
@@ -129,6 +143,27 @@ def _embed(args) -> int:
         return embed_files.one_person(args.paths, settings, key, scheme=args.scheme)
     raw = args.raw_embeddings
     return embed_files.run(args.paths, settings, args.every, args.jobs, key=key, raw_embeddings=raw, scheme=args.scheme)
+
+
+def _embed_epochs(args, settings) -> int:
+    """`embed --key-chain C --one-person PHOTO…`: the person's FaceHash for every epoch the chain can still make."""
+    from edge.core import keychain
+    from edge.core.errors import SpanError
+    from edge.core.spans import parse_span
+    from edge.unit import embed_files
+
+    if args.key_file is not None:
+        raise ConfigError("--key-file and --key-chain: give one of them")
+    if not args.one_person:
+        raise ConfigError("--key-chain goes with --one-person: it makes one person's FaceHash for each epoch")
+    try:
+        since = parse_span(args.since)
+    except SpanError as e:
+        raise ConfigError(f"--since: {e}") from None
+    chain = keychain.load(args.key_chain)
+    return embed_files.one_person_epochs(
+        args.paths, settings, chain, args.since, since.total_seconds(), scheme=args.scheme
+    )
 
 
 def _keygen(args) -> int:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from edge.core import schemes
 from edge.core.errors import FrameError, TraceonError
 from edge.core.facehash import Key, load_scheme
+from edge.core.keychain import Chain
 from edge.unit import photo_query
 from edge.unit.vision import Face, FacePipeline, VisionSettings
 from edge.unit.vision.media import expand, is_video, read_image, video_frames
@@ -116,6 +118,64 @@ def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.st
 
     Each photo gives its largest face; photo_query.one_person (shared with the console's photo query) chooses
     the faces to trust and averages them, leaving out and naming any photo whose face does not match."""
+    chosen, left_out = _mean(paths, settings)
+    if chosen.embedding is None:
+        out.write(json.dumps({"error": "no photo gave a face to trust", "left_out": left_out}) + "\n")
+        return 1
+    code = str(schemes.hasher(key, load_scheme(), scheme).hash(chosen.embedding))
+    line = {
+        "facehash": code,
+        "photos": len(chosen.used),
+        "used": [name for name, _ in chosen.used],
+        "left_out": left_out,
+        "trace": f"traceon-edge trace {code} --query-photos {len(chosen.used)} --db DB",
+    }
+    out.write(json.dumps(line) + "\n")
+    return 0
+
+
+def one_person_epochs(
+    paths: list[Path],
+    settings: VisionSettings,
+    chain: Chain,
+    since: str,
+    since_s: float,
+    out=sys.stdout,
+    scheme: str = "fh2",
+    now: float | None = None,
+) -> int:
+    """The person's FaceHash for every epoch of the window, from max(the chain's epoch, the epoch of now − since)
+    to now's: one entry per epoch (its name, key id, FaceHash) and a `trace` command line with all of them.
+
+    Epochs before the chain's own are gone (the tracer's chain moved past them with retention): said, never made."""
+    now = time.time() if now is None else now
+    first, last = photo_query.epochs_of(chain, since_s, now)
+    gone = photo_query.gone(chain, since_s, now)
+    chosen, left_out = _mean(paths, settings)
+    if chosen.embedding is None:
+        out.write(json.dumps({"error": "no photo gave a face to trust", "left_out": left_out}) + "\n")
+        return 1
+    model = load_scheme()
+    entries = []
+    for epoch in range(first, last + 1):
+        key = chain.key_at(epoch)
+        code = str(schemes.hasher(key, model, scheme).hash(chosen.embedding))
+        entries.append({"epoch": chain.name(epoch), "key_id": key.id, "facehash": code})
+    codes = " ".join(e["facehash"] for e in entries)
+    line = {
+        "facehashes": entries,
+        "gone": gone,
+        "photos": len(chosen.used),
+        "used": [name for name, _ in chosen.used],
+        "left_out": left_out,
+        "trace": f"traceon-edge trace {codes} --since {since} --query-photos {len(chosen.used)} --db DB",
+    }
+    out.write(json.dumps(line) + "\n")
+    return 0
+
+
+def _mean(paths: list[Path], settings: VisionSettings) -> tuple[photo_query.OnePerson, list[dict]]:
+    """The photos' one person (photo_query.one_person), and every photo left out with why."""
     pipeline = FacePipeline(settings)
     faces, left_out = [], []
     for path in expand(paths):
@@ -130,16 +190,4 @@ def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.st
         faces.append((str(path), max(found, key=lambda f: f.quality.size)))
     chosen = photo_query.one_person(faces, pipeline.threshold)
     left_out += [{"path": name, "why": why} for name, why in chosen.left_out]
-    if chosen.embedding is None:
-        out.write(json.dumps({"error": "no photo gave a face to trust", "left_out": left_out}) + "\n")
-        return 1
-    code = str(schemes.hasher(key, load_scheme(), scheme).hash(chosen.embedding))
-    line = {
-        "facehash": code,
-        "photos": len(chosen.used),
-        "used": [name for name, _ in chosen.used],
-        "left_out": left_out,
-        "trace": f"traceon-edge trace {code} --query-photos {len(chosen.used)} --db DB",
-    }
-    out.write(json.dumps(line) + "\n")
-    return 0
+    return chosen, left_out

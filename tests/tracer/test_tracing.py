@@ -224,8 +224,14 @@ def test_a_trace_from_several_facehashes_of_one_person_keeps_the_budget(db, hash
             embeddings["barack_obama/4.jpg"]
         )
     )
-    with pytest.raises(trace.TraceError, match="must share one key and one length"):
-        trace.run(db, [codes[0], stranger], STRIDE, SINCE, now=NOW)
+    # another key id is another epoch (issue 22): searched with its own code; one that holds no rows is said
+    across = trace.run(db, [codes[0], stranger], STRIDE, SINCE, now=NOW)
+    assert [e.key_id for e in across.epochs] == [KEY.id, stranger.split(":")[1]]
+    assert across.epochs[1].point is None and "no rows of this query stored" in trace_report(across)
+    assert {s.row.event_id for s in across.sightings} <= {day[0]["event_id"], day[3]["event_id"]}
+    shorter = str(facehash.from_packed(KEY.id, bytes(64), 512, "fh1"))
+    with pytest.raises(trace.TraceError, match=f"FaceHashes of key {KEY.id} in one trace must share one length"):
+        trace.run(db, [codes[0], shorter], STRIDE, SINCE, now=NOW)
 
 
 def test_a_trace_of_a_database_that_is_not_there_says_so_and_makes_none(tmp_path, hasher, embeddings):

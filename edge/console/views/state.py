@@ -26,6 +26,7 @@ class ConsoleSettings:
     db_url: str  # the collector's database: its sightings, and the console's own tables beside them
     audit_key: Path  # the audit chain's MAC key: a 0600 file, never in the database
     key_files: tuple[Path, ...] = ()  # the deployment's FaceHash key(s), to hash uploaded photos in memory
+    key_chains: tuple[Path, ...] = ()  # the tracer's key chain(s): every epoch of a trace's window it still holds
     broker: BrokerConfig | None = None  # where notices are published (retained); None: on /notices only
     prefix: str = "traceon"
     secure_cookies: bool = False  # served over TLS, directly or behind a proxy that terminates it
@@ -93,6 +94,13 @@ class Console:
 
             self._keys = [load_key(path) for path in self.settings.key_files]
         return self._keys
+
+    def chains(self) -> list:
+        """The key chains, read at each photo trace: the collector moves them forward as retention passes an
+        epoch, and an epoch it has moved past must be gone here too, without a restart."""
+        from edge.core import keychain
+
+        return [keychain.load(path) for path in self.settings.key_chains]
 
     def publisher(self):
         """The MQTT publisher of notices, made on first use; None when no broker was given."""

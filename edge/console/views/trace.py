@@ -7,6 +7,7 @@ rendered: a trace that cannot be recorded is not shown.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from markupsafe import Markup
@@ -102,7 +103,7 @@ def _trace(request: Request, session, asked: Asked, photos: list[tuple[str, byte
     with c.store() as store:
         notes: list[str] = []
         if photos:
-            codes, used, notes = _hash(c, store, photos)
+            codes, used, notes = _hash(c, store, photos, since.total_seconds())
         elif codes:
             used = 1
         else:
@@ -176,22 +177,37 @@ def _span(text: str, what: str):
         raise Refusal(f"The {what}: {e}") from None
 
 
-def _hash(c, store, photos: list[tuple[str, bytes]]) -> tuple[list[str], int, list[str]]:
-    """The photos' FaceHash under the key the store holds, hashed in memory; what was left out, said. Of
-    scheme fh2 when the store holds fh2 rows of that key (what units publish by default), else fh1."""
+def _hash(c, store, photos: list[tuple[str, bytes]], since_s: float) -> tuple[list[str], int, list[str]]:
+    """The photos' FaceHashes under every key the store holds rows of, hashed in memory: the --key-file keys, and
+    each --key-chain's key of every epoch of the window it still holds (one trace searches them all, each
+    epoch's rows with its own code). Of scheme fh2 when the store holds fh2 rows of those keys (what units
+    publish by default), else fh1. What was left out, and epochs whose key is gone, are said."""
     can, why = photo_tracing()
     if not can:
         raise Refusal(f"Photos cannot be traced here: {why}. Paste FaceHashes instead.")
-    if not c.keys():
-        raise Refusal("Photos cannot be traced: the console was started without the deployment's --key-file.")
+    if not c.settings.key_files and not c.settings.key_chains:
+        raise Refusal(
+            "Photos cannot be traced: the console was started without the deployment's --key-file or --key-chain."
+        )
     from edge.console import photos as photo_query
 
-    given = c.keys()
+    given, notes = list(c.keys()), []
+    now = time.time()
+    for chain in c.chains():
+        first, last = photo_query.epochs_of(chain, since_s, now)
+        given += [chain.key_at(epoch) for epoch in range(first, last + 1)]
+        gone = photo_query.gone(chain, since_s, now)
+        if gone:
+            notes.append(f"Older sightings of this window cannot be traced: {gone}.")
     held = [key for key in given if store.holds(key.id)]
-    keys = held[:1] or given  # none held: the photos are still checked first, then refused below
-    scheme = "fh2" if held and store.holds(held[0].id, fh2.BITS, "fh2") else "fh1"
+    keys = held or given[:1]  # none held: the photos are still checked first, then refused below
+    scheme = "fh2" if any(store.holds(key.id, fh2.BITS, "fh2") for key in held) else "fh1"
     query = photo_query.hash_photos(photos, keys, scheme=scheme)
     if not held:
-        raise Refusal("The database holds no sightings under the key(s) the console was given.")
-    notes = [f"{name} was left out: {why}" for name, why in query.left_out]
-    return [query.codes[held[0].id]], query.photos, notes
+        raise Refusal(
+            "The database holds no sightings under the key(s) the console was given"
+            + (" for this window" if c.settings.key_chains else "")
+            + (f" ({notes[0]})" if notes else ".")
+        )
+    notes += [f"{name} was left out: {why}" for name, why in query.left_out]
+    return [query.codes[key.id] for key in held], query.photos, notes

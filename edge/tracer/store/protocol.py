@@ -393,6 +393,22 @@ class Store:
         found = self.execute(f"SELECT 1 FROM persons WHERE {' AND '.join(where)} LIMIT 1", params)
         return found.fetchone() is not None
 
+    def span_of(
+        self, scheme: str, key_id: str, bits: int, start_ms: int, end_ms: int, sites: frozenset[str] | None = None
+    ) -> tuple[int | None, int | None]:
+        """When the first and the last row of this scheme, key and length inside the window started (at these
+        sites; None: all): what a trace across epochs says of each epoch it searched."""
+        where = f"{self.scheme_of()} = ? AND key_id = ? AND bits = ? AND started_ms BETWEEN ? AND ?"
+        params: list = [scheme, key_id, bits, start_ms, end_ms]
+        if sites is not None:
+            if not sites:
+                return None, None
+            where += f" AND site IN ({', '.join('?' * len(sites))})"
+            params += sorted(sites)
+        return tuple(
+            self.execute(f"SELECT MIN(started_ms), MAX(started_ms) FROM persons WHERE {where}", params).fetchone()
+        )
+
     def coverage(self) -> tuple[int | None, int | None]:
         """When the oldest and the newest stored event started."""
         return tuple(self.execute("SELECT MIN(started_ms), MAX(started_ms) FROM events").fetchone())
