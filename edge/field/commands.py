@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from edge.core import broker
-from edge.core.errors import EX_CONFIG, ConfigError, DeployError
+from edge.core.errors import EX_CONFIG, ConfigError, DeployError, KeyFileError
 from edge.field import deploy
 from edge.field.deploy import DEFAULT_LIVE, DEFAULT_RELOAD, DEFAULT_REMOTE, DEFAULT_UNIT_USER
 
@@ -45,6 +45,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="the daemon's user on the unit: the new config is checked with its rights, not root's",
     )
+    push.add_argument(
+        "--key-file",
+        type=Path,
+        metavar="FILE",
+        help="also push this key or key chain file (mode 0600) to where the config's facehash.key_file says: "
+        "checked before the config, rolled back with it, confirmed by the key id in the unit's health",
+    )
     push.set_defaults(handler=_deploy)
 
     watch = commands.add_parser(
@@ -71,6 +78,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     install.add_argument("--timeout", type=float, default=60.0)
     install.add_argument("--dry-run", action="store_true")
     install.add_argument("--as-user", default=DEFAULT_UNIT_USER, metavar="NAME")
+    install.add_argument("--key-sha256", help="a key file follows the config on stdin (deploy --key-file)")
+    install.add_argument("--key-size", type=int)
     install.set_defaults(handler=_install_config)
 
 
@@ -95,11 +104,18 @@ def _deploy(args) -> int:
         config_file = Path(args.targets[-1])
         targets = [deploy.Target(*deploy.parse_host(h), config_file) for h in args.targets[:-1]]
     options = deploy.Options(
-        args.live, args.remote_command, args.reload, args.timeout, args.dry_run, args.ssh_config, args.unit_user
+        args.live,
+        args.remote_command,
+        args.reload,
+        args.timeout,
+        args.dry_run,
+        args.ssh_config,
+        args.unit_user,
+        args.key_file,
     )
     try:
         return deploy.run(targets, options)
-    except ConfigError as e:
+    except (ConfigError, KeyFileError) as e:
         print(f"traceon-edge: not deployed anywhere: {e}", file=sys.stderr)
         return EX_CONFIG
 

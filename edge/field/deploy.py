@@ -4,6 +4,10 @@ The config is checked here first (structure only: its key and TLS files live on 
 runs `traceon-edge install-config` with the file on stdin, which validates, swaps, reloads, waits for
 the new fingerprint in its health and rolls back by itself (see install_config). `ssh` runs with
 BatchMode, so ~/.ssh/config, keys, agents and known_hosts apply and nothing ever prompts for a password.
+
+With `--key-file` a key or key chain file goes along, after the config on the same stdin: each unit puts it
+where the config's facehash.key_file says, checks it before the config, puts both back together on any
+failure, and confirms only when its health reports the new key's id (a revocation is one such push).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.core import files
+from edge.core import files, keychain
 from edge.core.errors import DeployError
+from edge.field import pushed_key
 from edge.field.install_config import DEFAULT_RELOAD, DEFAULT_UNIT_USER
 from edge.unit import config
 
@@ -57,6 +62,7 @@ class Options:
     dry_run: bool = False
     ssh_config: Path | None = None
     unit_user: str = DEFAULT_UNIT_USER
+    key_file: Path | None = None
 
 
 @dataclass
@@ -67,6 +73,7 @@ class Outcome:
     fingerprint: str | None = None
     running: str | None = None
     diff: str = ""
+    key_id: str | None = None  # with --key-file: the key id the unit reports at the end
 
 
 def parse_host(text: str) -> tuple[str, int | None]:
@@ -125,6 +132,12 @@ def check_locally(targets: list[Target]) -> dict[Path, bytes]:
     return contents
 
 
+def read_key(path: Path) -> bytes:
+    """The key or chain file to push, checked here as a secret and as a key (keychain.load) before any unit."""
+    keychain.load(path)  # KeyFileError says what is wrong, for a person
+    return path.read_bytes()
+
+
 def _ssh(target: Target, options: Options, remote: list[str]) -> list[str]:
     command = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=10"]
     if options.ssh_config:
@@ -134,9 +147,11 @@ def _ssh(target: Target, options: Options, remote: list[str]) -> list[str]:
     return [*command, "--", target.host, shlex.join(remote)]  # after --, nothing is an option
 
 
-def deploy_one(target: Target, content: bytes, options: Options, out=sys.stdout) -> Outcome:
+def deploy_one(target: Target, content: bytes, options: Options, out=sys.stdout, key: bytes | None = None) -> Outcome:
     remote = [*shlex.split(options.remote_command), "install-config", "--live", str(options.live)]
     remote += ["--sha256", hashlib.sha256(content).hexdigest(), "--size", str(len(content))]
+    if key is not None:
+        remote += ["--key-sha256", hashlib.sha256(key).hexdigest(), "--key-size", str(len(key))]
     remote += ["--reload", options.reload_command, "--timeout", str(options.timeout), "--as-user", options.unit_user]
     remote += ["--dry-run"] if options.dry_run else []
     try:
@@ -148,7 +163,7 @@ def deploy_one(target: Target, content: bytes, options: Options, out=sys.stdout)
 
     def send() -> None:
         try:
-            ssh.stdin.write(content)
+            ssh.stdin.write(content + (key or b""))
             ssh.stdin.close()
         except OSError:
             pass  # the connection went; ssh's exit status and stderr say why
@@ -179,18 +194,21 @@ def deploy_one(target: Target, content: bytes, options: Options, out=sys.stdout)
             final.get("fingerprint"),
             final.get("running"),
             final.get("diff", ""),
+            final.get("key_id"),
         )
     said = stderr.splitlines()[-1] if stderr else "it gave no reason"
     if code == 255 and any(s in stderr for s in UNREACHABLE):
         return Outcome(target, "unreachable", said if said.startswith("ssh:") else f"ssh: {said}")
     if code == 255:
-        return _after_lost_connection(target, options, content, said, swapped)
+        return _after_lost_connection(target, options, content, said, swapped, key)
     if code == 127:
         said = f"{options.remote_command.split()[-1]} not found on the unit (--remote-command)"
     return Outcome(target, "failed", f"the unit gave no answer (exit {code}): {said}; nothing changed")
 
 
-def _after_lost_connection(target: Target, options: Options, content: bytes, said: str, swapped: bool) -> Outcome:
+def _after_lost_connection(
+    target: Target, options: Options, content: bytes, said: str, swapped: bool, key: bytes | None
+) -> Outcome:
     """Reconnect and ask what the unit runs now; its side finishes a cut-off transaction before answering."""
     when = "after the swap" if swapped else "before the unit answered"
     remote = [*shlex.split(options.remote_command), "install-config", "--live", str(options.live), "--query"]
@@ -202,20 +220,28 @@ def _after_lost_connection(target: Target, options: Options, content: bytes, sai
     except (subprocess.TimeoutExpired, ValueError, IndexError):
         why = f"the connection was lost {when} (ssh: {said}) and the unit could not be asked what it runs now"
         return Outcome(target, "failed", why + ": check it with `traceon-edge status` on the unit")
-    new, running = config.fingerprint_of(content), answer.get("running")
-    if running == new and not options.dry_run:
-        return Outcome(target, "applied", f"confirmed after reconnecting (connection lost {when})", new, running)
+    new, running, held = config.fingerprint_of(content), answer.get("running"), answer.get("key_id")
+    key_in_place = key is None or held in pushed_key.accepted_ids(key.decode())
+    if running == new and key_in_place and not options.dry_run:
+        confirmed = f"confirmed after reconnecting (connection lost {when})"
+        return Outcome(target, "applied", confirmed, new, running, key_id=held if key else None)
     why = f"the connection was lost {when} (ssh: {said}); the unit still runs config {running}"
-    return Outcome(target, "failed", why, new, running)
+    why += f" with key id {held}" if key is not None else ""
+    return Outcome(target, "failed", why, new, running, key_id=held if key else None)
 
 
-def summary(outcomes: list[Outcome]) -> str:
+def summary(outcomes: list[Outcome], keys: bool = False) -> str:
+    """A line per unit; with `keys` (a key was pushed), the key id each unit reports at the end."""
     width = max(len(o.target.name) for o in outcomes) + 2
-    lines = [f"{'unit':<{width}}{'result':<13}{'config':<23}message"]
+    lines = [f"{'unit':<{width}}{'result':<13}{'config':<23}" + ("key id         " if keys else "") + "message"]
     for o in outcomes:
         live = o.result in GOOD or o.result == "unconfirmed"  # unconfirmed: the new file is in place
         shown = o.fingerprint if live else (f"{o.running} kept" if o.running else "-")
-        lines.append(f"{o.target.name:<{width}}{o.result:<13}{shown or '-':<23}{o.message}")
+        key = ""
+        if keys:
+            key = "-" if o.key_id is None else o.key_id + ("" if live else " kept")
+            key = f"{key:<15}"
+        lines.append(f"{o.target.name:<{width}}{o.result:<13}{shown or '-':<23}{key}{o.message}")
     good = sum(o.result in GOOD for o in outcomes)
     lines.append(f"{good} of {len(outcomes)} unit(s) OK")
     return "\n".join(lines)
@@ -223,14 +249,16 @@ def summary(outcomes: list[Outcome]) -> str:
 
 def run(targets: list[Target], options: Options, out=sys.stdout) -> int:
     contents = check_locally(targets)
+    key = read_key(options.key_file) if options.key_file else None
     outcomes = []
     for target in targets:
-        print(f"{target.name}: sending {target.config}", file=out, flush=True)
-        outcome = deploy_one(target, contents[target.config], options, out)
+        also = f" and {options.key_file}" if key is not None else ""
+        print(f"{target.name}: sending {target.config}{also}", file=out, flush=True)
+        outcome = deploy_one(target, contents[target.config], options, out, key)
         if outcome.diff and options.dry_run:
             print(outcome.diff, file=out)
         elif options.dry_run and outcome.result == "dry-run":
             print(f"{target.name}: no difference", file=out)
         outcomes.append(outcome)
-    print(summary(outcomes), file=out, flush=True)
+    print(summary(outcomes, key is not None), file=out, flush=True)
     return 0 if all(o.result in GOOD for o in outcomes) else 1

@@ -1,5 +1,9 @@
 """`traceon-edge install-config`: the unit's half of `deploy`, run over SSH with the new file on stdin.
 
+With `--key-size` the config is followed on stdin by the key or key chain file it names (facehash.key_file):
+that file is put in place and checked as the daemon reads it before the config is checked, and is put back
+with the config (edge.field.pushed_key); the health must then report one of the pushed key's ids.
+
 One transaction per call, finished on the unit even if the SSH connection drops half-way (SIGHUP and
 broken pipes are ignored): take exactly the announced bytes and checksum (a cut copy changes nothing),
 validate with this unit's own version, keep the live file as `<live>.previous`, swap atomically, reload,
@@ -30,6 +34,9 @@ import time
 from pathlib import Path
 
 from edge import __version__
+from edge.core import keychain
+from edge.core.errors import KeyFileError
+from edge.field import pushed_key
 from edge.unit import config
 
 DEFAULT_RELOAD = "systemctl reload traceon-edge.service"
@@ -150,8 +157,11 @@ def unit_status(live: Path, user: str) -> dict:
         return {"error": done.stderr.decode(errors="replace").strip() or f"status ended with {done.returncode}"}
 
 
-def wait_for_fingerprint(live: Path, expected: str, timeout: float, user: str = DEFAULT_UNIT_USER) -> str | None:
-    """None once the daemon's health reports `expected`; else what it last reported, for the message."""
+def wait_for_fingerprint(
+    live: Path, expected: str, timeout: float, user: str = DEFAULT_UNIT_USER, key_ids: set[str] | None = None
+) -> str | None:
+    """None once the daemon's health reports `expected` (and, with `key_ids`, one of those key ids); else what it
+    last reported, for the message."""
     deadline, seen = time.monotonic() + timeout, "no health report came"
     while True:
         report = unit_status(live, user)
@@ -159,15 +169,29 @@ def wait_for_fingerprint(live: Path, expected: str, timeout: float, user: str = 
             seen = report["error"]
         health = report.get("health") or {}
         fresh = "health_file" not in report  # else its report is old: it cannot have seen the reload
-        if health.get("config") == expected and report.get("daemon") == "running" and fresh:
+        key_ok = key_ids is None or health.get("key_id") in key_ids
+        if health.get("config") == expected and report.get("daemon") == "running" and fresh and key_ok:
             return None
         if health.get("config"):
             seen = f"it last reported config {health['config']} ({report.get('daemon')})"
+            if not key_ok:
+                seen += f" with key id {health.get('key_id')}, not the pushed key's"
         elif "why" in report:
             seen = report["why"]
         if time.monotonic() >= deadline:
-            return f"the daemon did not report config {expected} within {timeout:g} s: {seen}"
+            also = " and the pushed key's id" if key_ids is not None else ""
+            return f"the daemon did not report config {expected}{also} within {timeout:g} s: {seen}"
         time.sleep(0.5)
+
+
+def reported_key_id(live: Path, user: str) -> str | None:
+    return (unit_status(live, user).get("health") or {}).get("key_id")
+
+
+def key_file_of(content: bytes, base: Path) -> Path:
+    """Where the pushed config keeps its key (its structure only; ConfigError if it has none)."""
+    parsed = config.parse(content.decode(errors="replace"), "the new config", base=base, check_files=False)
+    return parsed.facehash.key_file
 
 
 def reload(command: str) -> str | None:
@@ -192,28 +216,48 @@ def install(
     stdin=None,
     out=None,
     user: str = DEFAULT_UNIT_USER,
+    key_sha256: str | None = None,
+    key_size: int | None = None,
 ) -> int:
+    """The config (`size` bytes) and then, with `key_size`, the key or chain file it names, from stdin."""
     report = Reporter(out or sys.stdout)
     software = f"traceon-edge {__version__}"
+    stream = stdin or sys.stdin.buffer
     # One deploy at a time per unit, held from the first byte: a `--query` after a lost connection
     # then answers only once this transaction has finished.
     with open(live.parent / ".deploy.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        content = read_exactly(stdin or sys.stdin.buffer, size)
+        content = read_exactly(stream, size)
         if len(content) != size or hashlib.sha256(content).hexdigest() != sha256:
             got = f"{len(content)} of {size} bytes"
             report(result="failed", software=software, message=f"the copy arrived cut short or damaged ({got})")
+            return 1
+        key = read_exactly(stream, key_size) if key_size is not None else None
+        if key is not None and (len(key) != key_size or hashlib.sha256(key).hexdigest() != key_sha256):
+            got = f"{len(key)} of {key_size} bytes"
+            report(result="failed", software=software, message=f"the key file arrived cut short or damaged ({got})")
             return 1
         live = live.resolve() if live.exists() else live
         new = config.fingerprint_of(content)
         old_content = live.read_bytes() if live.exists() else b""
         old = config.fingerprint_of(old_content) if old_content else None
+        key_ids, swap, problems = None, None, None
         try:  # this unit's version, files and daemon user; relative paths as if it were already live
-            problems = check_new(content, live.resolve().parent, user)
-        except config.ConfigError as e:
+            if key is not None:
+                key_ids = accepted_ids(key)
+                key_path = key_file_of(content, live.resolve().parent)
+                if not dry_run:  # the key goes in first, so that the config naming it is checked with it
+                    swap = pushed_key.replace(key_path, key, user)
+                    problems = pushed_key.check(key_path, as_user(user))
+            problems = problems or check_new(content, live.resolve().parent, user)
+        except (config.ConfigError, KeyFileError) as e:
             problems = str(e)
         if problems:
-            report(result="refused", software=software, fingerprint=new, running=old, message=problems)
+            if swap is not None:
+                swap.undo()
+                problems += "\nthe key file is back as it was"
+            said_key = {} if key is None else {"key_id": reported_key_id(live, user)}
+            report(result="refused", software=software, fingerprint=new, running=old, message=problems, **said_key)
             return 1
         diff = "".join(
             difflib.unified_diff(
@@ -226,20 +270,25 @@ def install(
         if dry_run:
             report(result="dry-run", software=software, fingerprint=new, running=old, diff=diff)
             return 0
-        if new == old:
+        if new == old and swap is None:
             report(result="unchanged", software=software, fingerprint=new, running=old, message="already live")
             return 0
-        if old_content:
+        if old_content and new != old:
             write_atomic(live.with_name(live.name + ".previous"), old_content, like=live)
         write_atomic(live, content, like=live)
         report(step="swapped", fingerprint=new, previous=old)
         refused = reload(reload_command)
-        why = refused or wait_for_fingerprint(live, new, timeout, user)
+        why = refused or wait_for_fingerprint(live, new, timeout, user, key_ids)
+        said_key = {} if key is None else {"key_id": reported_key_id(live, user) if why is None else None}
         if why is None:
-            report(result="applied", software=software, fingerprint=new, previous=old, diff=diff)
+            if swap is not None:
+                swap.keep()
+            report(result="applied", software=software, fingerprint=new, previous=old, diff=diff, **said_key)
             return 0
         blind = None if refused else unit_status(live, user).get("health_file")
         if blind:  # rolling back would undo a config that may well be running: keep it, and say why unconfirmed
+            if swap is not None:
+                swap.keep()
             message = (
                 f"kept, but not confirmed: the daemon runs and cannot write its health file ({blind}), so it "
                 "cannot say which config it runs; fix that, then check with `traceon-edge status`"
@@ -247,6 +296,8 @@ def install(
             report(result="unconfirmed", software=software, fingerprint=new, previous=old, message=message, diff=diff)
             return 1
         report(step="rollback", message=why)
+        if swap is not None:
+            swap.undo()
         if not old_content:
             live.unlink()
             report(result="rolled-back", software=software, fingerprint=new, running=None, message=why)
@@ -258,18 +309,40 @@ def install(
         if again is not None:
             why += f"; the previous config is back in place but the daemon has not confirmed it ({reloaded or again})"
         running = old if again is None else None
-        report(result="rolled-back", software=software, fingerprint=new, running=running, message=why)
+        if key is not None:
+            said_key = {"key_id": reported_key_id(live, user) if again is None else None}
+        report(result="rolled-back", software=software, fingerprint=new, running=running, message=why, **said_key)
         return 1
 
 
+def accepted_ids(key: bytes) -> set[str]:
+    try:
+        return pushed_key.accepted_ids(key.decode())
+    except UnicodeDecodeError:
+        raise KeyFileError("the pushed key file is neither a traceon-edge key nor a key chain (not text)") from None
+    except KeyFileError as e:
+        raise KeyFileError(f"the pushed key file: {e}") from None
+
+
 def query(live: Path, out=None) -> int:
-    """The live config's fingerprint once no deploy is under way: what `deploy` asks after losing a connection."""
+    """The live config's fingerprint (and the id of the key its file holds) once no deploy is under way: what
+    `deploy` asks after losing a connection."""
     report = Reporter(out or sys.stdout)
     with open(live.parent / ".deploy.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a transaction cut off from its caller finishes first
         fingerprint = config.fingerprint(live) if live.exists() else None
-    report(result="query", software=f"traceon-edge {__version__}", running=fingerprint)
+        key_id = held_key_id(live) if live.exists() else None
+    report(result="query", software=f"traceon-edge {__version__}", running=fingerprint, key_id=key_id)
     return 0
+
+
+def held_key_id(live: Path) -> str | None:
+    """The key id of the epoch the live config's key file holds (None if it cannot be read)."""
+    try:
+        path = key_file_of(live.read_bytes(), live.resolve().parent)
+        return keychain.parse(path.read_text(), path).key.id
+    except (OSError, UnicodeDecodeError, config.ConfigError, KeyFileError):
+        return None
 
 
 def main(args) -> int:
@@ -279,4 +352,16 @@ def main(args) -> int:
         raise config.ConfigError("install-config needs --sha256 and --size (or --query)")
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped SSH connection must not stop a half-done swap
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    return install(args.live, args.sha256, args.size, args.reload, args.timeout, args.dry_run, user=args.as_user)
+    if (args.key_sha256 is None) != (args.key_size is None):
+        raise config.ConfigError("install-config needs both --key-sha256 and --key-size, or neither")
+    return install(
+        args.live,
+        args.sha256,
+        args.size,
+        args.reload,
+        args.timeout,
+        args.dry_run,
+        user=args.as_user,
+        key_sha256=args.key_sha256,
+        key_size=args.key_size,
+    )

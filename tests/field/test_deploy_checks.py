@@ -66,3 +66,29 @@ def test_a_pushed_config_is_checked_with_the_daemon_users_rights_not_roots(tmp_p
     problems = result["message"].splitlines()
     assert result["result"] == "refused"
     assert any(p.strip().startswith("mqtt.password_file: cannot read") and "Permission denied" in p for p in problems)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="install-config drops to the daemon's user only when it runs as root")
+def test_a_pushed_key_is_checked_as_the_daemon_reads_it():
+    """keychain.load with the daemon user's rights: a key root can read but the daemon cannot is refused."""
+    if not daemon_user_can_run_this_python("nobody"):
+        pytest.skip(f"user nobody cannot run {sys.executable} (a folder on its way only root may enter)")
+    import tempfile
+    from pathlib import Path
+
+    from edge.core import keychain
+    from edge.field import pushed_key
+
+    folder = Path(tempfile.mkdtemp(prefix="pushed-key-"))  # pytest's folders are root's alone: nobody gets in
+    folder.chmod(0o755)
+    key = folder / "unit.key"
+    keychain.write_new(key, "1d", 1.8e9)
+    nobody = install_config.as_user("nobody")
+    assert pushed_key.check(key, None) is None  # root reads it
+    assert "Permission denied" in pushed_key.check(key, nobody)
+    os.chown(key, *pushed_key.daemon_ids("nobody"))
+    assert pushed_key.check(key, nobody) is None
+    key.write_text("not a key\n")
+    assert "neither a traceon-edge key nor a key chain" in pushed_key.check(key, nobody)
+    key.unlink()
+    folder.rmdir()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from support.daemon import CLI, Supervised
+from support.data import ROOT
 from support.mqtt import Subscriber
 from support.servers import Sshd, free_port
 from support.unit_config import faces_folder, write_config
@@ -118,7 +119,7 @@ class Unit:
             "--live",
             str(self.live),
             "--remote-command",
-            f"{sys.executable} -m edge.cli",
+            f"env PYTHONPATH={ROOT} {sys.executable} -m edge.cli",  # this checkout's code (sshd clears the env)
             "--unit-user",
             "root",
         ]

@@ -212,3 +212,21 @@ def test_compare_schemes_writes_its_section_elsewhere(tmp_path):
     doc = (docs / "FACEHASH.md").read_text()
     assert doc.startswith("# FaceHash schemes measured on lfw_dev\n\nkept\n") and "<!-- end compare_schemes -->" in doc
     assert shipped_files() == before
+
+
+def test_measure_rekey_writes_its_section_elsewhere(tmp_path):
+    need_data("lfw_dev", "images")
+    before = shipped_files()
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "KEY_EPOCHS.md").write_text("# Key epochs\n\n## On the unit\n\nkept\n")
+    out = run_tool("measure_rekey.py", "--people", 12, "--key-pairs", 1, "--docs", docs)
+    for scheme in ("fh2", "fh1"):  # native beside re-keyed, each scheme
+        assert f"| {scheme} | native |" in out and f"| {scheme} | re-keyed |" in out
+    assert "**Decision:" in out and "It needs both keys" in out
+    doc = (docs / "KEY_EPOCHS.md").read_text()
+    assert doc.startswith("# Key epochs\n\n## On the unit\n\nkept\n") and "<!-- end measure_rekey -->" in doc
+    assert "## Re-keying" in doc
+    assert shipped_files() == before
+    with pytest.raises(AssertionError, match="quick run must not overwrite"):  # a quick run into docs/ is refused
+        run_tool("measure_rekey.py", "--people", 12, "--key-pairs", 1)
