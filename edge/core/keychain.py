@@ -12,6 +12,7 @@ A plain key file (`traceon-edge keygen PATH`) reads as a chain that never moves:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import re
@@ -168,7 +169,10 @@ def move_forward(path: Path, held: Chain, epoch: int) -> Chain:
     if ahead is held:
         return held
     temporary = path.with_name(f".{path.name}.new")
-    old = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    try:
+        old = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError as e:
+        raise KeyFileError(f"cannot move the key chain {path} forward: {e.strerror}") from None
     try:
         size = os.fstat(old).st_size
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
@@ -181,6 +185,8 @@ def move_forward(path: Path, held: Chain, epoch: int) -> Chain:
         os.pwrite(old, b"\0" * size, 0)
         os.fsync(old)
     except OSError as e:
+        with contextlib.suppress(OSError):  # a half-written key must not stay beside the chain
+            temporary.unlink()
         raise KeyFileError(f"cannot move the key chain {path} forward: {e.strerror}") from None
     finally:
         os.close(old)
