@@ -132,6 +132,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="SITE",
         help="search, and list contacts and gaps, only at this site (repeat for more; default every site)",
     )
+    trace.add_argument(
+        "--key-chain",
+        type=Path,
+        metavar="FILE",
+        help="the tracer's key chain: also search every other epoch of the window, the FaceHash re-keyed into each "
+        "(trace a contact, whose FaceHash belongs to one epoch, over the whole window)",
+    )
     trace.add_argument("--format", choices=("table", "csv", "json", "html"), default="table")
     trace.add_argument("--output", metavar="FILE", help="write the report here (e.g. trace.html)")
 
@@ -199,17 +206,23 @@ def trace_person(args, out=sys.stdout) -> int:
     from edge.tracer.trace import run
 
     stride, since = option_span(args, "stride"), option_span(args, "since")
+    codes, rekeyed = args.facehash, None
+    if args.key_chain is not None:
+        from edge.tracer import key_chain
+
+        codes, rekeyed = key_chain.over_window(codes, key_chain.load(args.key_chain), since.total_seconds())
     db = store.open_store(args.db, create=False, read_only=True)
     try:
         result = run(
             db,
-            args.facehash,
+            codes,
             stride,
             since,
             photos=args.query_photos,
             max_false=args.max_false,
             far=args.far,
             sites=frozenset(args.site) if args.site else None,
+            rekeyed=rekeyed,
         )
     finally:
         db.close()

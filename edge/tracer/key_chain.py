@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from edge.core import keychain
-from edge.core.errors import KeyFileError
+from edge.core import facehash, keychain, schemes
+from edge.core.errors import KeyFileError, TraceError
 from edge.core.keychain import Chain
 
 
@@ -50,3 +50,34 @@ def said(path: Path, before: Chain, after: Chain) -> str:
         f"moved the key chain {path} forward to {after.name()} (key id {after.key.id}): the sightings of {gone} can "
         "no longer be tested from any photo, in this store or any copy of it (their key is gone)"
     )
+
+
+def over_window(texts: list[str], chain: Chain, since_s: float, now: float | None = None) -> tuple[list[str], dict]:
+    """The query `texts` with a FaceHash for every epoch of the window the chain can still make: each epoch the
+    query has no code of gets the first key id's codes re-keyed into it (schemes.rekey: the code turned back
+    into an approximate embedding and hashed under that epoch's key; docs/KEY_EPOCHS.md measures what that
+    costs). (texts, {re-keyed key id: the key id it came from}). How a contact's FaceHash, which belongs to
+    its own epoch, is traced over the whole window."""
+    now = time.time() if now is None else now
+    codes = [facehash.parse(t) for t in texts]
+    last = chain.epoch_of(now)
+    epoch_of_key = {chain.key_at(e).id: e for e in range(chain.epoch, max(chain.epoch, last) + 1)}
+    source_id = codes[0].key_id
+    if source_id not in epoch_of_key:
+        raise TraceError(
+            f"this FaceHash was made with key {source_id}, which is no epoch this key chain holds "
+            f"({chain.name()} to {chain.name(max(chain.epoch, last))}): its epoch is gone (retention moved the chain "
+            "past it), or it is another deployment's key. Trace it without --key-chain, in its own epoch only"
+        )
+    source = chain.key_at(epoch_of_key[source_id])
+    given = {c.key_id for c in codes}
+    model = facehash.load_scheme()
+    first = max(chain.epoch, chain.epoch_of(now - since_s))
+    out, rekeyed = list(texts), {}
+    for epoch in range(first, max(first, last) + 1):
+        target = chain.key_at(epoch)
+        if target.id in given:
+            continue
+        out += [str(schemes.rekey(c, source, target, model)) for c in codes if c.key_id == source_id]
+        rekeyed[target.id] = source_id
+    return out, rekeyed

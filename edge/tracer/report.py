@@ -112,6 +112,10 @@ def threshold_words_of(p: OperatingPoint) -> str:
 
 def epoch_line(t: Trace, e: Epoch) -> str:
     """What a trace across epochs searched of one key id, in one line."""
+    return _epoch_searched(e) + (f" (FaceHash re-keyed from key {e.rekeyed_from})" if e.rekeyed_from else "")
+
+
+def _epoch_searched(e: Epoch) -> str:
     if e.point is None:
         return f"key {e.key_id}: no rows of this query stored (a quiet epoch, or one no unit has sent yet)"
     if not e.rows:
@@ -245,6 +249,7 @@ def as_dict(t: Trace) -> dict:
                 "max_distance": e.point.distance if e.point else None,
                 "far_per_row": e.point.far if e.point else None,
                 "expected_false_sightings": e.expected_false,
+                "rekeyed_from": e.rekeyed_from,
             }
             for e in t.epochs
         ],

@@ -82,6 +82,7 @@ class Epoch:
     point: operating_point.OperatingPoint | None  # its rows, distance, FAR; None: it holds no rows of this query
     first_ms: int | None = None  # when the first and the last of those rows started
     last_ms: int | None = None
+    rekeyed_from: str | None = None  # its codes are the query's of this key id, re-keyed (trace --key-chain)
 
     @property
     def rows(self) -> int:
@@ -142,9 +143,12 @@ def run(
     far: float | None = None,
     now: datetime.datetime | None = None,
     sites: frozenset[str] | None = None,
+    rekeyed: dict[str, str] | None = None,
 ) -> Trace:
     """With `sites`, the search, its budget of false sightings, the contacts and the gaps are those of
-    these sites only (a user scoped to them sees nothing of the others)."""
+    these sites only (a user scoped to them sees nothing of the others). `rekeyed`: which key ids' codes
+    were re-keyed from which (key_chain.over_window), said per epoch."""
+    rekeyed = rekeyed or {}
     by_key = query_codes(texts)
     codes = [c for of_key in by_key.values() for c in of_key]
     scheme = codes[0].scheme
@@ -187,14 +191,14 @@ def run(
     for key_id, of_key in by_key.items():
         search = searches.get(key_id)
         if search is None:
-            epochs.append(Epoch(key_id, [str(c) for c in of_key], None))
+            epochs.append(Epoch(key_id, [str(c) for c in of_key], None, rekeyed_from=rekeyed.get(key_id)))
             continue
         point = dataclasses.replace(point_for(key_id, total), rows=search.searched)  # one FAR, its own rows
         hits = [(i, d) for i, d in search.hits if d <= point.distance]
         by_id = {r.id: r for r in store.rows([i for i, _ in hits])}
         sightings += [Sighting(by_id[i], d) for i, d in hits if i in by_id]
         first, last = store.span_of(scheme, key_id, point.bits, *window, sites) if len(by_key) > 1 else (None, None)
-        epochs.append(Epoch(key_id, [str(c) for c in of_key], point, first, last))
+        epochs.append(Epoch(key_id, [str(c) for c in of_key], point, first, last, rekeyed.get(key_id)))
     sightings.sort(key=lambda s: s.distance)  # stable: each search's own order among equals
     point = _whole(epochs, total)
     stride_ms = round(stride.total_seconds() * 1000)

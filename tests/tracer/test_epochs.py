@@ -129,6 +129,40 @@ def test_one_photo_traces_a_person_across_two_epochs_with_the_budget_split(tmp_p
     assert sum(row.startswith("epoch,") for row in csv_text.splitlines()) == 4
 
 
+def test_a_contacts_facehash_is_traced_over_the_whole_window_by_re_keying_it(tmp_path, chain, embeddings):
+    held, path = chain
+    db_url = str(tmp_path / "sightings.sqlite")
+    made = sightings(held, embeddings, db_url)
+    first = json.loads(trace(db_url, embed(path), "--format", "json").stdout)
+    contact = first["visits"][0]["contacts"][0]["facehash"]  # beside him at north/door, a FaceHash of epoch e
+    assert contact == made[1]["persons"][0]["facehash"]
+    e0, e1 = held.key_at(held.epoch).id, held.key_at(held.epoch + 1).id
+
+    alone = json.loads(cli("trace", contact, "--db", db_url, "--since", "14d", "--format", "json").stdout)
+    assert [s["checkpoint"] for s in alone["sightings"]] == ["north-door"]  # its own epoch only
+
+    done = cli("trace", contact, "--db", db_url, "--since", "14d", "--key-chain", str(path))
+    assert done.returncode == 0, done.stderr
+    print(f"$ traceon-edge trace <contact's FaceHash of key {e0}> --key-chain tracer.chain …\n{done.stdout}")
+    assert f"key {e1}: 2 rows seen" in done.stdout and f"(FaceHash re-keyed from key {e0})" in done.stdout
+    wide = json.loads(
+        cli("trace", contact, "--db", db_url, "--since", "14d", "--key-chain", str(path), "--format", "json").stdout
+    )
+    assert {(s["checkpoint"], s["key_id"]) for s in wide["sightings"]} == {("north-door", e0), ("south-door", e1)}
+    assert {s["event_id"] for s in wide["sightings"]} == {made[1]["event_id"], made[3]["event_id"]}
+    rekeyed = {e["key_id"]: e["rekeyed_from"] for e in wide["epochs"]}
+    assert rekeyed[e0] is None and rekeyed[e1] == e0 and len(rekeyed) == 4  # e … e+3, today's included
+    assert wide["operating_point"]["rows_searched"] == 4
+
+    other = keychain.Chain(Key(secrets.token_bytes(32)), "1d", held.epoch)  # another deployment's chain
+    other_path = tmp_path / "other.chain"
+    other_path.write_text(other.text())
+    other_path.chmod(0o600)
+    refused = cli("trace", contact, "--db", db_url, "--key-chain", str(other_path))
+    assert refused.returncode != 0 and "which is no epoch this key chain holds" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_retention_moves_the_chain_past_an_epoch_and_nothing_can_test_it_again(tmp_path, chain, embeddings, broker):
     held, path = chain
     db_url = str(tmp_path / "sightings.sqlite")
