@@ -70,19 +70,9 @@ class AuditKey:
     def generate(cls, path: Path | str) -> AuditKey:
         """A new key written to `path` with mode 0600; an existing file is never replaced."""
         secret = os.urandom(KEY_BYTES)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:
-            raise AuditError(
-                f"{path} already exists: an audit key is never overwritten (the log it signs could no longer be "
-                "verified); choose another file name"
-            ) from None
-        except OSError as e:
-            raise AuditError(f"cannot write the audit key {path}: {e.strerror}") from None
-        with os.fdopen(fd, "wb") as f:
-            f.write(secret)
-            f.flush()
-            os.fsync(f.fileno())
+        never = "an audit key is never overwritten (the log it signs could no longer be verified); choose another "
+        never += "file name"
+        private_files.create(Path(path), secret, AuditError, "the audit key", never)
         return cls(secret)
 
     def mac(self, previous: str, row: bytes) -> str:

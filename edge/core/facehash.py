@@ -23,7 +23,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -69,20 +68,12 @@ class Key:
 
 def write_key_file(path: Path) -> Key:
     """A new random key at `path`, mode 0600; refuses to overwrite anything."""
+    from edge.core import private_files
+
     key = Key(secrets.token_bytes(KEY_BYTES))
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyFileError(
-            f"{path} already exists; a key is never overwritten (that would unlink every FaceHash made with it). "
-            "Choose another path, or delete the old key on purpose first"
-        ) from None
-    except OSError as e:
-        raise KeyFileError(f"cannot create key file {path}: {e.strerror}") from None
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{KEY_HEADER}\n{key.secret.hex()}\n")
-        f.flush()
-        os.fsync(f.fileno())
+    never = "a key is never overwritten (that would unlink every FaceHash made with it). Choose another path, or "
+    never += "delete the old key on purpose first"
+    private_files.create(path, f"{KEY_HEADER}\n{key.secret.hex()}\n".encode(), KeyFileError, "key file", never)
     return key
 
 

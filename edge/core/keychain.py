@@ -20,6 +20,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.core import private_files
 from edge.core.errors import KeyFileError
 from edge.core.facehash import KEY_BYTES, KEY_HEADER, Key
 
@@ -123,8 +124,6 @@ def parse(text: str, path: Path) -> Chain:
 
 def load(path: Path) -> Chain:
     """A key or chain file, checked as a secret (edge.core.private_files: mode 0600, owner, folder)."""
-    from edge.core import private_files
-
     try:
         raw = private_files.read(path, "key file")
     except private_files.PrivateFileError as e:
@@ -142,20 +141,9 @@ def write_new(path: Path, length: str, now: float) -> Chain:
         raise KeyFileError(f"an epoch is {' or '.join(LENGTHS)}, not {length!r}")
     chain = Chain(Key(secrets.token_bytes(KEY_BYTES)), length, 0)
     chain = Chain(chain.key, length, chain.epoch_of(now))
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyFileError(
-            f"{path} already exists; a key chain is never overwritten (that would unlink every FaceHash made with "
-            "it). Choose another path, or delete the old one on purpose first"
-        ) from None
-    except OSError as e:
-        raise KeyFileError(f"cannot create key chain {path}: {e.strerror}") from None
-    with os.fdopen(fd, "w") as f:
-        f.write(chain.text())
-        f.flush()
-        os.fsync(f.fileno())
-    _sync_folder(path)
+    never = "a key chain is never overwritten (that would unlink every FaceHash made with it). Choose another "
+    never += "path, or delete the old one on purpose first"
+    private_files.create(path, chain.text().encode(), KeyFileError, "key chain", never)
     return chain
 
 
@@ -181,7 +169,7 @@ def move_forward(path: Path, held: Chain, epoch: int) -> Chain:
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)
-        _sync_folder(path)
+        private_files.sync_folder(path)
         os.pwrite(old, b"\0" * size, 0)
         os.fsync(old)
     except OSError as e:
@@ -191,11 +179,3 @@ def move_forward(path: Path, held: Chain, epoch: int) -> Chain:
     finally:
         os.close(old)
     return ahead
-
-
-def _sync_folder(path: Path) -> None:
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

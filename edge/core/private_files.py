@@ -14,6 +14,31 @@ from pathlib import Path
 from edge.core.errors import PrivateFileError
 
 
+def create(path: Path, data: bytes, error: type[Exception], what: str, never: str) -> None:
+    """A new secret file at `path`, mode 0600, on disk before this returns; an existing file (or a link) is
+    never replaced: `error` says "{path} already exists; {never}"."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise error(f"{path} already exists; {never}") from None
+    except OSError as e:
+        raise error(f"cannot create {what} {path}: {e.strerror}") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    sync_folder(path)
+
+
+def sync_folder(path: Path) -> None:
+    """Flush the folder holding `path`, so a file created or renamed there survives a power cut."""
+    fd = os.open(Path(path).parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def read(path: Path, what: str) -> bytes:
     """The content of a secret file, read from the very file that was checked (no link, FIFO or swap)."""
     check(path, what)

@@ -118,19 +118,12 @@ def one_person(paths: list[Path], settings: VisionSettings, key: Key, out=sys.st
 
     Each photo gives its largest face; photo_query.one_person (shared with the console's photo query) chooses
     the faces to trust and averages them, leaving out and naming any photo whose face does not match."""
-    chosen, left_out = _mean(paths, settings)
-    if chosen.embedding is None:
-        out.write(json.dumps({"error": "no photo gave a face to trust", "left_out": left_out}) + "\n")
+    chosen, said = _mean(paths, settings, out)
+    if chosen is None:
         return 1
     code = str(schemes.hasher(key, load_scheme(), scheme).hash(chosen.embedding))
-    line = {
-        "facehash": code,
-        "photos": len(chosen.used),
-        "used": [name for name, _ in chosen.used],
-        "left_out": left_out,
-        "trace": f"traceon-edge trace {code} --query-photos {len(chosen.used)} --db DB",
-    }
-    out.write(json.dumps(line) + "\n")
+    trace = f"traceon-edge trace {code} --query-photos {len(chosen.used)} --db DB"
+    out.write(json.dumps({"facehash": code, **said, "trace": trace}) + "\n")
     return 0
 
 
@@ -151,9 +144,8 @@ def one_person_epochs(
     now = time.time() if now is None else now
     first, last = photo_query.epochs_of(chain, since_s, now)
     gone = photo_query.gone(chain, since_s, now)
-    chosen, left_out = _mean(paths, settings)
-    if chosen.embedding is None:
-        out.write(json.dumps({"error": "no photo gave a face to trust", "left_out": left_out}) + "\n")
+    chosen, said = _mean(paths, settings, out)
+    if chosen is None:
         return 1
     model = load_scheme()
     entries = []
@@ -162,20 +154,14 @@ def one_person_epochs(
         code = str(schemes.hasher(key, model, scheme).hash(chosen.embedding))
         entries.append({"epoch": chain.name(epoch), "key_id": key.id, "facehash": code})
     codes = " ".join(e["facehash"] for e in entries)
-    line = {
-        "facehashes": entries,
-        "gone": gone,
-        "photos": len(chosen.used),
-        "used": [name for name, _ in chosen.used],
-        "left_out": left_out,
-        "trace": f"traceon-edge trace {codes} --since {since} --query-photos {len(chosen.used)} --db DB",
-    }
-    out.write(json.dumps(line) + "\n")
+    trace = f"traceon-edge trace {codes} --since {since} --query-photos {len(chosen.used)} --db DB"
+    out.write(json.dumps({"facehashes": entries, "gone": gone, **said, "trace": trace}) + "\n")
     return 0
 
 
-def _mean(paths: list[Path], settings: VisionSettings) -> tuple[photo_query.OnePerson, list[dict]]:
-    """The photos' one person (photo_query.one_person), and every photo left out with why."""
+def _mean(paths: list[Path], settings: VisionSettings, out) -> tuple[photo_query.OnePerson | None, dict]:
+    """The photos' one person (photo_query.one_person) and what to say of the photos (used, left out with why);
+    (None, …) after writing the error line when no photo gave a face to trust."""
     pipeline = FacePipeline(settings)
     faces, left_out = [], []
     for path in expand(paths):
@@ -190,4 +176,7 @@ def _mean(paths: list[Path], settings: VisionSettings) -> tuple[photo_query.OneP
         faces.append((str(path), max(found, key=lambda f: f.quality.size)))
     chosen = photo_query.one_person(faces, pipeline.threshold)
     left_out += [{"path": name, "why": why} for name, why in chosen.left_out]
-    return chosen, left_out
+    if chosen.embedding is None:
+        out.write(json.dumps({"error": "no photo gave a face to trust", "left_out": left_out}) + "\n")
+        return None, {}
+    return chosen, {"photos": len(chosen.used), "used": [name for name, _ in chosen.used], "left_out": left_out}
