@@ -129,6 +129,9 @@ def _epoch_searched(e: Epoch) -> str:
 def header(t: Trace) -> list[str]:
     p = t.point
     codes = f"{len(t.codes)} FaceHashes of one person" if len(t.codes) > 1 else "1 FaceHash"
+    rekeyed = [e for e in t.epochs if e.rekeyed_from]
+    if rekeyed:
+        codes += f", {sum(len(e.codes) for e in rekeyed)} of them re-keyed from key {rekeyed[0].rekeyed_from}"
     photos = f"made from {p.photos} photos" if p.photos > 1 else "made from 1 photo"
     if t.across_epochs:
         keys = f"{len(t.epochs)} key ids, one per epoch"

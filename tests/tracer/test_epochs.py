@@ -145,6 +145,7 @@ def test_a_contacts_facehash_is_traced_over_the_whole_window_by_re_keying_it(tmp
     assert done.returncode == 0, done.stderr
     print(f"$ traceon-edge trace <contact's FaceHash of key {e0}> --key-chain tracer.chain …\n{done.stdout}")
     assert f"key {e1}: 2 rows seen" in done.stdout and f"(FaceHash re-keyed from key {e0})" in done.stdout
+    assert f"Trace of 4 FaceHashes of one person, 3 of them re-keyed from key {e0} (fh2" in done.stdout
     wide = json.loads(
         cli("trace", contact, "--db", db_url, "--since", "14d", "--key-chain", str(path), "--format", "json").stdout
     )
