@@ -103,10 +103,7 @@ class UnitKeys:
         before = self.chain
         try:
             self.chain = keychain.move_forward(self.path, before, epoch)
-        except (
-            KeyFileError,
-            OSError,
-        ) as e:  # events go on under the key it holds: nothing is lost, it tries again later
+        except KeyFileError as e:  # events go on under the key it holds: nothing is lost, it tries again later
             self._failed_at = time.monotonic()
             log.error("%s; events keep the key of %s until it can (tried again in %.0f s)", e, before.name(), RETRY_S)
             return
