@@ -14,12 +14,10 @@ from edge.unit.photo_query import (  # light: no vision part is imported
     MAX_PHOTO_BYTES,
     PhotoError,
     PhotoQuery,
-    epochs_of,
-    gone,
 )
 
 __all__ = ["MAX_PHOTO_BYTES", "MAX_QUERY_PHOTOS", "PhotoError", "PhotoQuery", "PhotosUnavailable"]
-__all__ += ["available", "epochs_of", "gone", "hash_photos"]
+__all__ += ["available", "hash_photos"]
 
 
 class PhotosUnavailable(TraceonError, RuntimeError):

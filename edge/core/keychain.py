@@ -17,6 +17,7 @@ import datetime
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,33 @@ class Chain:
         for _ in range(epoch - self.epoch):
             key = step(key)
         return key
+
+    def keys(self, first: int, last: int) -> Iterator[tuple[int, Key]]:
+        """(epoch, key) from epoch `first` to `last`, one step each: a window's keys without deriving each
+        from the chain's own epoch again."""
+        key = self.key_at(first)
+        for epoch in range(first, last + 1):
+            yield epoch, key
+            if epoch < last:
+                key = step(key)
+
+    def window(self, since_s: float, now: float) -> tuple[int, int]:
+        """The epochs of the last `since_s` seconds that this chain can still make: from the later of its own
+        epoch and the epoch of now − since, to now's (at least its own: a clock behind it moves nothing)."""
+        first = max(self.epoch, self.epoch_of(now - since_s))
+        return first, max(first, self.epoch_of(now))
+
+    def gone(self, since_s: float, now: float) -> str | None:
+        """Why the earliest epochs of the last `since_s` seconds cannot be hashed (the chain has moved past
+        them), or None."""
+        start = self.epoch_of(now - since_s)
+        if not self.moves or start >= self.epoch:
+            return None
+        try:
+            self.key_at(start)
+        except KeyFileError as e:
+            return str(e)
+        return None
 
     def forward(self, epoch: int) -> Chain:
         """This chain at `epoch` (itself when `epoch` is not later)."""

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.core import keychain
+from edge.core import keychain, private_files
 from edge.core.errors import KeyFileError
 
 FAR_AHEAD = 10_000  # epochs: a pushed chain more than ~27 years behind the clock is not a chain anyone keeps
@@ -58,11 +58,7 @@ def accepted_ids(text: str, now: float | None = None) -> set[str]:
     if not chain.moves:
         return {chain.key.id}
     last = min(max(chain.epoch, chain.epoch_of(time.time() if now is None else now) + 1), chain.epoch + FAR_AHEAD)
-    ids, key = set(), chain.key
-    for _ in range(chain.epoch, last + 1):
-        ids.add(key.id)
-        key = keychain.step(key)
-    return ids
+    return {key.id for _, key in chain.keys(chain.epoch, last)}
 
 
 def daemon_ids(user: str) -> tuple[int, int]:
@@ -112,17 +108,15 @@ def write(path: Path, content: bytes, uid: int, gid: int, mode: int) -> int:
     except OSError as e:
         raise KeyFileError(f"cannot write the key file {path}: {e.strerror}") from None
     try:
-        os.write(fd, content)
+        view = memoryview(content)
+        while view:  # a write may take less than all of it
+            view = view[os.write(fd, view) :]
         if os.geteuid() == 0:
             os.fchown(fd, uid, gid)
         os.fchmod(fd, mode)
         os.fsync(fd)
         os.replace(temporary, path)
-        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        private_files.sync_folder(path)
     except OSError as e:
         os.close(fd)
         with contextlib.suppress(FileNotFoundError):

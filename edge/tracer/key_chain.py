@@ -60,22 +60,18 @@ def over_window(texts: list[str], chain: Chain, since_s: float, now: float | Non
     its own epoch, is traced over the whole window."""
     now = time.time() if now is None else now
     codes = [facehash.parse(t) for t in texts]
-    last = chain.epoch_of(now)
-    epoch_of_key = {chain.key_at(e).id: e for e in range(chain.epoch, max(chain.epoch, last) + 1)}
+    last = max(chain.epoch, chain.epoch_of(now))
+    held = {key.id: key for _, key in chain.keys(chain.epoch, last)}  # each epoch's key, derived once
     source_id = codes[0].key_id
-    if source_id not in epoch_of_key:
+    if source_id not in held:
         raise TraceError(
             f"this FaceHash was made with key {source_id}, which is no epoch this key chain holds "
-            f"({chain.name()} to {chain.name(max(chain.epoch, last))}): its epoch is gone (retention moved the chain "
+            f"({chain.name()} to {chain.name(last)}): its epoch is gone (retention moved the chain "
             "past it), or it is another deployment's key. Trace it without --key-chain, in its own epoch only"
         )
-    source = chain.key_at(epoch_of_key[source_id])
-    given = {c.key_id for c in codes}
-    model = facehash.load_scheme()
-    first = max(chain.epoch, chain.epoch_of(now - since_s))
+    source, given, model = held[source_id], {c.key_id for c in codes}, facehash.load_scheme()
     out, rekeyed = list(texts), {}
-    for epoch in range(first, max(first, last) + 1):
-        target = chain.key_at(epoch)
+    for _, target in chain.keys(*chain.window(since_s, now)):
         if target.id in given:
             continue
         out += [str(schemes.rekey(c, source, target, model)) for c in codes if c.key_id == source_id]

@@ -142,20 +142,17 @@ def one_person_epochs(
 
     Epochs before the chain's own are gone (the tracer's chain moved past them with retention): said, never made."""
     now = time.time() if now is None else now
-    first, last = photo_query.epochs_of(chain, since_s, now)
-    gone = photo_query.gone(chain, since_s, now)
     chosen, said = _mean(paths, settings, out)
     if chosen is None:
         return 1
     model = load_scheme()
     entries = []
-    for epoch in range(first, last + 1):
-        key = chain.key_at(epoch)
+    for epoch, key in chain.keys(*chain.window(since_s, now)):
         code = str(schemes.hasher(key, model, scheme).hash(chosen.embedding))
         entries.append({"epoch": chain.name(epoch), "key_id": key.id, "facehash": code})
     codes = " ".join(e["facehash"] for e in entries)
     trace = f"traceon-edge trace {codes} --since {since} --query-photos {len(chosen.used)} --db DB"
-    out.write(json.dumps({"facehashes": entries, "gone": gone, **said, "trace": trace}) + "\n")
+    out.write(json.dumps({"facehashes": entries, "gone": chain.gone(since_s, now), **said, "trace": trace}) + "\n")
     return 0
 
 

@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edge.core import facehash, schemes
-from edge.core.errors import FrameError, KeyFileError
+from edge.core.errors import FrameError
 from edge.core.facehash import MAX_QUERY_PHOTOS, Key, load_scheme
-from edge.core.keychain import Chain
 from edge.core.shown import shown
 
 if TYPE_CHECKING:
@@ -116,25 +115,6 @@ def hash_photos(photos: list[tuple[str, bytes]], keys: list[Key], scheme: str = 
     model = load_scheme()
     codes = {key.id: str(schemes.hasher(key, model, scheme).hash(chosen.embedding)) for key in keys}
     return PhotoQuery(codes, len(chosen.used), [name for name, _ in chosen.used], chosen.left_out)
-
-
-def epochs_of(chain: Chain, since_s: float, now: float) -> tuple[int, int]:
-    """The epochs a trace of the last `since_s` seconds searches that this chain can still make: from the later
-    of its own epoch and the epoch of now − since, to now's (at least its own: a clock behind it moves nothing)."""
-    first = max(chain.epoch, chain.epoch_of(now - since_s))
-    return first, max(first, chain.epoch_of(now))
-
-
-def gone(chain: Chain, since_s: float, now: float) -> str | None:
-    """Why the window's earliest epochs cannot be hashed (the chain has moved past them), or None."""
-    start = chain.epoch_of(now - since_s)
-    if start >= chain.epoch:
-        return None
-    try:
-        chain.key_at(start)
-    except KeyFileError as e:
-        return str(e)
-    return None
 
 
 def decode(name: str, data: bytes) -> np.ndarray:

@@ -40,6 +40,17 @@ def test_forward_is_the_same_key_however_it_is_reached(start, ahead, then):
     assert direct.key.secret == chain.key_at(start + ahead + then).secret
 
 
+def test_a_windows_keys_are_each_epochs_key_and_say_what_is_gone():
+    chain = keychain.Chain(Key(b"\4" * 32), "1d", 200)
+    now = chain.start_of(205).timestamp() + 3600
+    assert chain.window(3 * DAY, now) == (202, 205)
+    assert chain.window(30 * DAY, now) == (200, 205)  # no earlier than the chain's own epoch
+    assert [(e, k.secret) for e, k in chain.keys(202, 205)] == [(e, chain.key_at(e).secret) for e in range(202, 206)]
+    assert chain.gone(3 * DAY, now) is None
+    assert "the key of" in chain.gone(30 * DAY, now) and "is gone" in chain.gone(30 * DAY, now)
+    assert keychain.Chain(Key(b"\4" * 32)).gone(30 * DAY, now) is None  # a plain key has nothing gone
+
+
 def test_each_epoch_has_its_own_key_id_and_no_way_back():
     chain = keychain.Chain(Key(b"\7" * 32), "1d", 100)
     ids = [chain.key_at(e).id for e in range(100, 110)]

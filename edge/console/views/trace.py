@@ -194,9 +194,8 @@ def _hash(c, store, photos: list[tuple[str, bytes]], since_s: float) -> tuple[li
     given, notes = list(c.keys()), []
     now = time.time()
     for chain in c.chains():
-        first, last = photo_query.epochs_of(chain, since_s, now)
-        given += [chain.key_at(epoch) for epoch in range(first, last + 1)]
-        gone = photo_query.gone(chain, since_s, now)
+        given += [key for _, key in chain.keys(*chain.window(since_s, now))]
+        gone = chain.gone(since_s, now)
         if gone:
             notes.append(f"Older sightings of this window cannot be traced: {gone}.")
     held = [key for key in given if store.holds(key.id)]
