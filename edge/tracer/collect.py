@@ -29,7 +29,7 @@ from paho.mqtt.properties import Properties
 
 from edge.core import broker, topics
 from edge.core.broker import BrokerConfig
-from edge.core.errors import EX_CONFIG, TraceonError
+from edge.core.errors import EX_CONFIG, KeyFileError, TraceonError
 from edge.core.shown import shown
 from edge.core.spans import span, when
 from edge.tracer import intake, key_chain, unit_reports
@@ -388,6 +388,13 @@ class Collector:
         if deleted:
             self.say(f"deleted {deleted} event(s) that started before {when(round(cutoff * 1000))} UTC")
         if self.options.key_chain is not None:  # read again each time: `forget-keys` may have moved it meanwhile
-            before, after = key_chain.forget(self.options.key_chain, self.options.retention_s)
+            try:
+                before, after = key_chain.forget(self.options.key_chain, self.options.retention_s)
+            except KeyFileError as e:  # collecting goes on; only the erasure waits
+                self.say(
+                    f"traceon-edge: {e}; sightings older than the retention stay testable from a photo until the "
+                    "chain moves (tried again in an hour)"
+                )
+                return
             if after is not before:
                 self.say(key_chain.said(self.options.key_chain, before, after))

@@ -198,6 +198,19 @@ def test_retention_moves_the_chain_past_an_epoch_and_nothing_can_test_it_again(t
     rows.close()
 
 
+def test_a_chain_that_cannot_move_stops_no_collecting_and_says_what_waits(tmp_path, chain, broker):
+    held, path = chain
+    (tmp_path / f".{path.name}.new").mkdir()  # where the moved chain would be written: the move fails
+    db_url = str(tmp_path / "sightings.sqlite")
+    collector = Collector(broker.port, db_url, "collector-1", "--retention", "1d", "--key-chain", str(path))
+    said = collector.wait_for("stay testable from a photo until the chain moves")
+    assert f"cannot move the key chain {path} forward" in said
+    collector.wait_for("storing into")
+    assert collector.process.poll() is None  # still collecting
+    assert "Traceback" not in collector.stop() and collector.process.returncode == 0
+    assert keychain.load(path) == held  # untouched, whole
+
+
 def test_forget_keys_moves_the_chain_by_hand_and_says_what_it_erased(chain):
     held, path = chain
     done = cli("forget-keys", "--key-chain", str(path), "--retention", "2d")
